@@ -1,0 +1,1 @@
+"""Recobra service: ingest sockets, call sessions, analysis, events, storage and the CLI."""

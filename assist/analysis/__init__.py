@@ -1,0 +1,1 @@
+"""Live analysers: each turns utterances (and audio) of one call into events."""

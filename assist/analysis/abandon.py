@@ -1,0 +1,163 @@
+"""Risk that the debtor is about to hang up, per ~5 s step (collections-domain.md §5.4): exit
+phrases, minimal answers, silences, agent monologues, rising stress and falling sentiment."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from assist.analysis.base import CallContext
+from assist.analysis.stress import StressAnalyser
+from assist.analysis.text import PhraseBook, load_rules, normalise
+from assist.events import AbandonRisk, EventBase
+from streaming.types import AudioFrame, Speaker, Utterance
+
+
+@dataclass(frozen=True, slots=True)
+class _ExitHit:
+    t: float
+    group: str
+    phrase: str
+
+
+def _ramp(x: float, start: float, full: float) -> float:
+    """0 at `start`, 1 at `full` (either direction), clipped."""
+    return min(1.0, max(0.0, (x - start) / (full - start)))
+
+
+class AbandonAnalyser:
+    """Evaluates on on_tick (every step_s of call clock) and on final debtor utterances; emits
+    AbandonRisk when the risk moves by emit_min_change or crosses the alert thresholds.
+    `sentiment_trend` returns the debtor's recent sentiment in -1..1."""
+
+    def __init__(
+        self,
+        ctx: CallContext,
+        stress: StressAnalyser | None = None,
+        sentiment_trend: Callable[[], float] | None = None,
+        rules: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.ctx = ctx
+        self.stress = stress
+        self.sentiment_trend = sentiment_trend
+        self.rules = rules or load_rules("abandon")
+        groups = self.rules["exit_groups"]
+        self.phrases = PhraseBook.from_rules({g: v["phrases"] for g, v in groups.items()})
+        self._group_weight = {g: float(v["weight"]) for g, v in groups.items()}
+        self._exits: deque[_ExitHit] = deque()
+        self._debtor_words: deque[int] = deque(maxlen=self.rules["cues"]["minimal_answers"]["last_turns"])
+        self._sentiment: deque[tuple[float, float]] = deque()
+        self._last_debtor_end: float | None = None
+        self._last_agent_end = 0.0
+        self._monologue_start: float | None = None
+        self._last_eval = float("-inf")
+        self._emitted = 0.0
+        self.risk = 0.0
+        self.alerting = False
+
+    def on_audio(self, frame: AudioFrame) -> list[EventBase]:
+        return []
+
+    def on_utterance(self, utt: Utterance) -> list[EventBase]:
+        if utt.speaker is Speaker.AGENT:
+            self._last_agent_end = max(self._last_agent_end, utt.end)
+            if self._monologue_start is None:
+                self._monologue_start = utt.start
+            return []
+        if utt.end - utt.start >= self.rules["cues"]["agent_monologue"]["debtor_gap_s"]:
+            self._monologue_start = None
+        if not utt.final:
+            return []
+        self._last_debtor_end = utt.end
+        norm = normalise(utt.text)
+        self._debtor_words.append(len(norm.split()))
+        for group in self.phrases.phrases:
+            for phrase in self.phrases.hits(norm, group):
+                self._exits.append(_ExitHit(utt.end, group, phrase))
+        return self._evaluate(utt.end)
+
+    def on_tick(self, t: float) -> list[EventBase]:
+        if t - self._last_eval < self.rules["step_s"] * 0.99:
+            return []
+        return self._evaluate(t)
+
+    def _cues(self, now: float) -> list[tuple[float, str]]:
+        """(weight * strength, reason) of every active cue."""
+        cues, out = self.rules["cues"], []
+        memory = self.rules["exit_memory_s"]
+        while self._exits and self._exits[0].t < now - memory:
+            self._exits.popleft()
+        for hit in self._exits:
+            fade = 1.0 - (now - hit.t) / memory
+            out.append((self._group_weight[hit.group] * fade, f'debtor said "{hit.phrase}"'))
+
+        r = cues["minimal_answers"]
+        if len(self._debtor_words) >= r["min_turns"]:
+            short = sum(1 for n in self._debtor_words if n <= r["max_words"])
+            if short:
+                ratio = short / len(self._debtor_words)
+                out.append(
+                    (r["weight"] * ratio, f"{short} of the last {len(self._debtor_words)} debtor answers are minimal")
+                )
+
+        r = cues["debtor_silence"]
+        if self._last_debtor_end is not None:
+            silent = now - max(self._last_debtor_end, self._last_agent_end)
+            x = _ramp(silent, r["from_s"], r["full_s"])
+            if x > 0:
+                out.append((r["weight"] * x, f"debtor silent for {silent:.0f} s"))
+
+        r = cues["agent_monologue"]
+        if self._monologue_start is not None:
+            mono = self._last_agent_end - self._monologue_start
+            if mono > r["above_s"]:
+                out.append((r["weight"], f"agent monologue of {mono:.0f} s"))
+
+        if self.stress is not None and self.stress.level is not None:
+            r = cues["stress_rising"]
+            trend = self.stress.trend
+            x = _ramp(trend, 0.0, r["full_per_min"])
+            if x > 0:
+                out.append((r["weight"] * x, f"debtor stress rising ({trend:+.0f}/min)"))
+            r = cues["stress_high"]
+            x = _ramp(self.stress.level, r["from"], r["full"])
+            if x > 0:
+                out.append((r["weight"] * x, f"debtor stress high ({self.stress.level:.0f}/100)"))
+
+        if self.sentiment_trend is not None:
+            s = float(self.sentiment_trend())
+            r = cues["sentiment_drop"]
+            self._sentiment.append((now, s))
+            while len(self._sentiment) > 1 and self._sentiment[1][0] <= now - r["lookback_s"]:
+                self._sentiment.popleft()
+            drop = self._sentiment[0][1] - s
+            x = _ramp(drop, 0.0, r["full_drop"])
+            if x > 0:
+                out.append((r["weight"] * x, f"debtor sentiment fell by {drop:.1f}"))
+            r = cues["sentiment_low"]
+            x = _ramp(s, r["from"], r["full"])
+            if x > 0:
+                out.append((r["weight"] * x, f"debtor sentiment negative ({s:+.1f})"))
+        return out
+
+    def _evaluate(self, now: float) -> list[EventBase]:
+        self._last_eval = now
+        cues = self._cues(now)
+        keep = 1.0
+        for w, _ in cues:
+            keep *= 1.0 - min(1.0, w)
+        self.risk = round(1.0 - keep, 3)
+        alert_rules = self.rules["alert"]
+        crossed_up = not self.alerting and self.risk >= alert_rules["on_at"]
+        crossed_down = self.alerting and self.risk < alert_rules["off_below"]
+        if crossed_up:
+            self.alerting = True
+        elif crossed_down:
+            self.alerting = False
+        if not (crossed_up or crossed_down or abs(self.risk - self._emitted) >= self.rules["emit_min_change"]):
+            return []
+        self._emitted = self.risk
+        reasons = [why for _, why in sorted(cues, key=lambda c: -c[0])]
+        return [AbandonRisk(call_id=self.ctx.call_id, t=now, risk=self.risk, alert=crossed_up, reasons=reasons)]

@@ -1,0 +1,222 @@
+"""Next-best-action prompt cards (collections-domain.md §4): debtor objections matched by phrase and by
+meaning against the trigger examples in assist/rules/prompts.yaml, pushed once per trigger episode."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import numpy as np
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from assist.analysis.base import CallContext
+from assist.analysis.text import RULES_DIR, contains_phrase, normalise
+from assist.events import EventBase, Evidence, PromptCard
+from models.embeddings import load_embedder
+from streaming.types import AudioFrame, Speaker, Utterance
+
+PROMPTS_PATH = RULES_DIR / "prompts.yaml"
+LangTag = Literal["en", "es", "es-ES", "es-MX", "es-CO", "es-PE"]
+_UNIT_SPLIT = re.compile(r"[.!?;,¿¡…]+")
+
+
+class PromptDataError(ValueError):
+    """An invalid prompt-card file; the message names the file and the field."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+Lines = Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)]
+
+
+class Title(_Model):
+    en: str = Field(min_length=1)
+    es: str = Field(min_length=1)
+
+
+class Bilingual(_Model):
+    en: Lines
+    es: Lines
+
+
+class Variant(_Model):
+    """Replaces the card's title/say/avoid when the call metadata has a truthy value at `when`."""
+
+    id: str = Field(pattern=r"^[a-z0-9_]+$")
+    when: str = Field(pattern=r"^[a-z0-9_]+(\.[a-z0-9_]+)*$", description="Dotted path into the call metadata.")
+    title: Title
+    say: Bilingual
+    avoid: Bilingual | None = None
+
+
+class Card(_Model):
+    id: str = Field(pattern=r"^[a-z0-9_]+$")
+    title: Title
+    priority: int = Field(0, description="Wins over lower priorities when several cards match by phrase.")
+    triggers: dict[LangTag, Lines]
+    say: Bilingual
+    avoid: Bilingual
+    variants: list[Variant] = []
+
+    @field_validator("triggers")
+    @classmethod
+    def _both_languages(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
+        if not any(t.startswith("en") for t in v) or not any(t.startswith("es") for t in v):
+            raise ValueError("needs English (en) and Spanish (es...) trigger examples")
+        return v
+
+
+class Matching(_Model):
+    similarity: float = Field(gt=0, le=1)
+    partial_similarity: float = Field(gt=0, le=1)
+    margin: float = Field(ge=0, le=1)
+    min_words: int = Field(ge=1)
+    episode_gap_s: float = Field(gt=0)
+
+
+class PromptFile(_Model):
+    matching: Matching
+    neutral: dict[LangTag, Lines]
+    cards: Annotated[list[Card], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> PromptFile:
+        ids = [c.id for c in self.cards]
+        if dupes := sorted({i for i in ids if ids.count(i) > 1}):
+            raise ValueError(f"duplicate card ids: {', '.join(dupes)}")
+        return self
+
+
+def load_prompt_file(path: Path = PROMPTS_PATH) -> PromptFile:
+    """Read and validate a card file; errors name the file and the field (e.g. cards.3.say.es)."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return PromptFile.model_validate(raw)
+    except yaml.YAMLError as exc:
+        raise PromptDataError(f"{path}: not valid YAML: {exc}") from exc
+    except ValidationError as exc:
+        lines = [f"{path}: {'.'.join(map(str, e['loc'])) or '(top level)'}: {e['msg']}" for e in exc.errors()]
+        raise PromptDataError("\n".join(lines)) from exc
+
+
+@dataclass(frozen=True, slots=True)
+class CardMatch:
+    card: Card
+    similarity: float  # 1.0 for a phrase match
+    quote: str  # the words that matched (phrase match: the utterance)
+
+
+@dataclass(frozen=True)
+class CardIndex:
+    """A card file compiled once per process: normalised phrases and trigger/neutral embeddings."""
+
+    spec: PromptFile
+    phrases: tuple[tuple[Card, str], ...]
+    trigger_cards: tuple[Card, ...]  # one per row of `triggers`
+    triggers: np.ndarray
+    neutral: np.ndarray
+
+    @classmethod
+    def build(cls, spec: PromptFile) -> CardIndex:
+        embed = load_embedder().embed
+        pairs = [(card, text) for card in spec.cards for texts in card.triggers.values() for text in texts]
+        neutral = [text for texts in spec.neutral.values() for text in texts]
+        return cls(
+            spec,
+            tuple((card, normalise(text)) for card, text in pairs),
+            tuple(card for card, _ in pairs),
+            embed([text for _, text in pairs]),
+            embed(neutral),
+        )
+
+    def match(self, text: str, final: bool = True) -> CardMatch | None:
+        """The best card for one debtor utterance, or None. Blocking (embeds): run it off the event loop."""
+        norm = normalise(text)
+        hits = [(card, phrase) for card, phrase in self.phrases if contains_phrase(norm, phrase)]
+        if hits:
+            card, _ = max(hits, key=lambda h: (h[0].priority, len(h[1])))
+            return CardMatch(card, 1.0, text.strip())
+        m = self.spec.matching
+        units = _units(text, m.min_words)
+        if not units:
+            return None
+        emb = load_embedder().embed(units)
+        sims = emb @ self.triggers.T
+        floor = (emb @ self.neutral.T).max(axis=1) + m.margin
+        u, j = np.unravel_index(int(sims.argmax()), sims.shape)
+        best = float(sims[u, j])
+        if best < (m.similarity if final else m.partial_similarity) or best < floor[u]:
+            return None
+        return CardMatch(self.trigger_cards[j], best, units[u])
+
+
+def _units(text: str, min_words: int) -> list[str]:
+    """The utterance, its sentences and its clauses with at least `min_words` words, deduplicated."""
+    parts = [" ".join(text.split()), *(" ".join(p.split()) for p in _UNIT_SPLIT.split(text))]
+    return [p for p in dict.fromkeys(parts) if len(p.split()) >= min_words]
+
+
+@cache
+def card_index(path: Path = PROMPTS_PATH) -> CardIndex:
+    """The compiled cards for `path`, built once per process (loads the shared embedder)."""
+    return CardIndex.build(load_prompt_file(path))
+
+
+def _lookup(metadata: Mapping[str, Any], dotted: str) -> Any:
+    node: Any = metadata
+    for key in dotted.split("."):
+        if not isinstance(node, Mapping) or key not in node:
+            return None
+        node = node[key]
+    return node
+
+
+class PromptAnalyser:
+    """Pushes a PromptCard (in the call's language, with the debtor's words as evidence) when a debtor
+    utterance, interim or final, matches a card; once per episode: a card fires again only after
+    `episode_gap_s` of call time without a hit for it."""
+
+    def __init__(self, ctx: CallContext, path: Path = PROMPTS_PATH) -> None:
+        self.ctx = ctx
+        self.index = card_index(path)
+        self.language = "es" if ctx.language.startswith("es") else "en"
+        self._last_hit: dict[str, float] = {}
+
+    def on_utterance(self, utt: Utterance) -> list[EventBase]:
+        if utt.speaker is not Speaker.DEBTOR or not utt.text.strip():
+            return []
+        found = self.index.match(utt.text, utt.final)
+        if found is None:
+            return []
+        card = found.card
+        last = self._last_hit.get(card.id)
+        self._last_hit[card.id] = utt.end
+        if last is not None and utt.end - last < self.index.spec.matching.episode_gap_s:
+            return []
+        return [self._event(found, utt)]
+
+    def _event(self, found: CardMatch, utt: Utterance) -> PromptCard:
+        card, lang = found.card, self.language
+        card_id, title, say, avoid = card.id, card.title, card.say, card.avoid
+        for v in card.variants:
+            if _lookup(self.ctx.metadata, v.when):
+                card_id, title, say, avoid = f"{card.id}.{v.id}", v.title, v.say, v.avoid or card.avoid
+                break
+        return PromptCard(
+            call_id=self.ctx.call_id, t=utt.end, card_id=card_id, title=getattr(title, lang), language=lang,
+            say=getattr(say, lang), avoid=getattr(avoid, lang),
+            evidence=Evidence(speaker=utt.speaker, quote=found.quote, start=utt.start, end=utt.end),
+        )
+
+    def on_audio(self, frame: AudioFrame) -> list[EventBase]:
+        return []
+
+    def on_tick(self, t: float) -> list[EventBase]:
+        return []

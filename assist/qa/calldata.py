@@ -1,0 +1,58 @@
+"""The stored call as the scorer and categoriser see it: utterances plus analysis events."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from assist.analysis.text import normalise
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One final utterance of one speaker (text already redacted when stored)."""
+
+    speaker: str
+    start: float
+    end: float
+    text: str
+    language: str = "en"
+    norm: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "norm", normalise(self.text))
+
+    @property
+    def n_words(self) -> int:
+        return len(self.norm.split())
+
+
+@dataclass(frozen=True)
+class CallData:
+    """Everything QA needs about one call; `events` are analysis event payloads (dicts with "type")."""
+
+    call_id: str
+    turns: tuple[Turn, ...]
+    events: tuple[Mapping[str, Any], ...] = ()
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    started_at: datetime | None = None
+    duration: float = 0.0
+    interrupted: bool = False
+
+    @property
+    def language(self) -> str:
+        """The language most turns were spoken in ("en" when there are none)."""
+        langs = [t.language for t in self.turns]
+        return max(set(langs), key=langs.count) if langs else "en"
+
+    @property
+    def end_time(self) -> float:
+        return max([self.duration, *(t.end for t in self.turns)])
+
+    def of(self, speaker: str) -> list[Turn]:
+        return [t for t in self.turns if t.speaker == speaker]
+
+    def events_of(self, event_type: str) -> list[Mapping[str, Any]]:
+        return [e for e in self.events if e.get("type") == event_type]

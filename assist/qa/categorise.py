@@ -1,0 +1,191 @@
+"""Call categorisation: contact type x outcome tags, with promise/callback details (EN/ES)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from assist.analysis.text import PhraseBook, load_rules, normalise
+from assist.qa.calldata import CallData, Turn
+from assist.qa.extract import find_amounts, find_dates, find_time
+
+CONTACT_ORDER = ("voicemail", "wrong_number", "right_party", "third_party")
+
+
+@dataclass(frozen=True)
+class Cue:
+    """Why a tag was given: the phrase found and where."""
+
+    phrase: str
+    speaker: str
+    quote: str
+    start: float
+    end: float
+
+
+@dataclass(frozen=True)
+class Outcome:
+    code: str
+    cue: Cue
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Category:
+    """`contact` is one of CONTACT_ORDER; `outcomes` in call order; `primary` by the rules' priority."""
+
+    contact: str
+    contact_cue: Cue | None
+    outcomes: tuple[Outcome, ...]
+    primary: str | None
+    language: str
+
+    def has(self, code: str) -> bool:
+        return any(o.code == code for o in self.outcomes)
+
+    def get(self, code: str) -> Outcome | None:
+        return next((o for o in self.outcomes if o.code == code), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        def cue(c: Cue | None) -> dict[str, Any] | None:
+            return None if c is None else c.__dict__.copy()
+
+        return {
+            "contact": self.contact,
+            "contact_cue": cue(self.contact_cue),
+            "primary": self.primary,
+            "language": self.language,
+            "outcomes": [{"code": o.code, "cue": cue(o.cue), "details": dict(o.details)} for o in self.outcomes],
+        }
+
+
+@dataclass(frozen=True)
+class CategoryRules:
+    """categories.yaml, phrases normalised once."""
+
+    contact: PhraseBook
+    outcomes: PhraseBook
+    subtypes: Mapping[str, PhraseBook]
+    methods: PhraseBook
+    speakers: Mapping[str, str]
+    needs: Mapping[str, tuple[str, ...]]
+    priority: tuple[str, ...]
+    contact_window: int
+    window: int
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> CategoryRules:
+        def langs(entry: Mapping[str, Any]) -> dict[str, Sequence[str]]:
+            """An entry's phrases by language; an entry with subtypes also gets all of theirs."""
+            merged: dict[str, list[str]] = {k: list(v) for k, v in entry.items() if k in ("en", "es")}
+            for sub in entry.get("subtypes", {}).values():
+                for lang, phrases in sub.items():
+                    merged.setdefault(lang, []).extend(phrases)
+            return merged
+
+        contact, outcomes = raw["contact"], raw["outcomes"]
+        return cls(
+            contact=PhraseBook.from_rules({k: langs(v) for k, v in contact.items()}),
+            outcomes=PhraseBook.from_rules({k: langs(v) for k, v in outcomes.items()}),
+            subtypes={
+                k: PhraseBook.from_rules(v["subtypes"]) for k, v in outcomes.items() if "subtypes" in v
+            },
+            methods=PhraseBook.from_rules(raw["payment_methods"]),
+            speakers={k: v["speaker"] for k, v in {**contact, **outcomes}.items()},
+            needs={k: tuple(v.get("needs", ())) for k, v in outcomes.items()},
+            priority=tuple(raw["priority"]),
+            contact_window=int(raw["contact_window_turns"]),
+            window=int(raw["window_turns"]),
+        )
+
+
+@lru_cache(maxsize=1)
+def default_rules() -> CategoryRules:
+    return CategoryRules.from_dict(load_rules("categories"))
+
+
+def _cue(phrase: str, turn: Turn) -> Cue:
+    return Cue(phrase, turn.speaker, turn.text, turn.start, turn.end)
+
+
+def _speaks(turn: Turn, who: str) -> bool:
+    return who == "any" or turn.speaker == who
+
+
+def _subtype(book: PhraseBook, norm: str) -> str | None:
+    return next((k for k in book.phrases if book.any(norm, k)), None)
+
+
+def _method(rules: CategoryRules, norm: str) -> str | None:
+    hits = [(len(p), m) for m in rules.methods.phrases for p in rules.methods.hits(norm, m)]
+    return max(hits)[1] if hits else None
+
+
+def _commitment(call: CallData, rules: CategoryRules, idx: int) -> dict[str, Any]:
+    """Amount, date, method and time mentioned near turn `idx`: the debtor's nearest turns first."""
+    ref = call.started_at.date() if call.started_at else None
+    lo, hi = max(0, idx - rules.window), min(len(call.turns), idx + rules.window + 1)
+    order = sorted(range(lo, hi), key=lambda i: (call.turns[i].speaker != "debtor", abs(i - idx), -i))
+    details: dict[str, Any] = {}
+    for i in order:
+        turn = call.turns[i]
+        amounts = find_amounts(turn.text)
+        dates = find_dates(turn.text, ref)
+        if amounts and "amount" not in details:
+            details["amount"], details["currency"] = amounts[-1].value, amounts[-1].currency
+        if dates and "date" not in details:
+            details["date_text"] = dates[-1].text
+            details["date"] = dates[-1].value.isoformat() if dates[-1].value else None
+        if "method" not in details and (method := _method(rules, turn.norm)):
+            details["method"] = method
+        if "time" not in details and (time := find_time(turn.text)):
+            details["time"] = time
+    return details
+
+
+def _contact(call: CallData, rules: CategoryRules) -> tuple[str, Cue | None]:
+    debtor = call.of("debtor")[: rules.contact_window]
+    if not debtor:
+        return "voicemail", None
+    for code in CONTACT_ORDER:
+        for turn in debtor:
+            if hits := rules.contact.hits(turn.norm, code):
+                return code, _cue(hits[0], turn)
+    return "right_party", None
+
+
+def categorise(call: CallData, rules: CategoryRules | None = None) -> Category:
+    """Contact type and outcome tags of a stored call; a pure function of its turns."""
+    rules = rules or default_rules()
+    contact, contact_cue = _contact(call, rules)
+    outcomes: dict[str, Outcome] = {}
+    if contact in ("right_party", "third_party"):
+        for idx, turn in enumerate(call.turns):
+            for code in rules.outcomes.phrases:
+                if code in outcomes or not _speaks(turn, rules.speakers[code]):
+                    continue
+                hits = rules.outcomes.hits(turn.norm, code)
+                if not hits:
+                    continue
+                details: dict[str, Any] = {}
+                if code in rules.subtypes:
+                    details["kind"] = _subtype(rules.subtypes[code], turn.norm)
+                if code in ("promise_to_pay", "callback", "payment_plan", "partial_payment", "settled"):
+                    details.update(_commitment(call, rules, idx))
+                if any(details.get(n) is None for n in rules.needs[code]):
+                    continue
+                outcomes[code] = Outcome(code, _cue(hits[0], turn), details)
+    ordered = tuple(sorted(outcomes.values(), key=lambda o: o.cue.start))
+    primary = next((c for c in rules.priority if c in outcomes), None)
+    return Category(contact, contact_cue, ordered, primary, call.language)
+
+
+def categorise_text(text: str, speaker: str = "debtor", rules: CategoryRules | None = None) -> set[str]:
+    """Outcome tags whose cues occur in one piece of text (for single-utterance evaluation)."""
+    rules = rules or default_rules()
+    norm = normalise(text)
+    return {
+        c for c in rules.outcomes.phrases if rules.speakers[c] in (speaker, "any") and rules.outcomes.any(norm, c)
+    }

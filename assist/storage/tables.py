@@ -1,0 +1,105 @@
+"""The database schema as typed SQLAlchemy 2 models (changed only through a migration)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON, datetime: DateTime(timezone=True)}
+
+
+class Call(Base):
+    """One call; status is active until call.ended (ended) or recovery after a crash (interrupted)."""
+
+    __tablename__ = "calls"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(index=True)
+    ended_at: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(16), default="active", index=True)
+    protocol: Mapped[str] = mapped_column(String(32), default="")
+    agent_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    language: Mapped[str | None] = mapped_column(String(8))
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+    duration: Mapped[float | None] = mapped_column(Float)
+    end_reason: Mapped[str | None] = mapped_column(String(64))
+    score: Mapped[float | None] = mapped_column(Float)
+    band: Mapped[str | None] = mapped_column(String(32), index=True)
+    compliance_fail: Mapped[bool | None]
+    contact: Mapped[str | None] = mapped_column(String(32))
+    primary_category: Mapped[str | None] = mapped_column(String(64))
+
+
+class CallTag(Base):
+    """Category codes of a call (its contact type and every outcome), for filtering."""
+
+    __tablename__ = "call_tags"
+
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+
+
+class Utterance(Base):
+    """A final transcript segment, redacted as configured."""
+
+    __tablename__ = "utterances"
+    __table_args__ = (UniqueConstraint("call_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), index=True)
+    seq: Mapped[int]
+    speaker: Mapped[str] = mapped_column(String(16))
+    utterance: Mapped[int]
+    start: Mapped[float] = mapped_column(Float)
+    end: Mapped[float] = mapped_column(Float)
+    text: Mapped[str] = mapped_column(Text)
+    words: Mapped[list[Any]] = mapped_column(default=list)
+    language: Mapped[str] = mapped_column(String(8))
+
+
+class Event(Base):
+    """Every event of a call as its JSON payload (redacted), in the call's `seq` order."""
+
+    __tablename__ = "events"
+    __table_args__ = (UniqueConstraint("call_id", "seq"), Index("ix_events_call_type", "call_id", "type"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"))
+    seq: Mapped[int]
+    type: Mapped[str] = mapped_column(String(32))
+    t: Mapped[float] = mapped_column(Float)
+    at: Mapped[datetime]
+    payload: Mapped[dict[str, Any]]
+
+
+class QaResult(Base):
+    """The call's current scorecard and category (scorecard updated by reviewers' overrides)."""
+
+    __tablename__ = "qa_results"
+
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), primary_key=True)
+    scorecard: Mapped[dict[str, Any]]
+    category: Mapped[dict[str, Any]]
+    computed_at: Mapped[datetime]
+
+
+class Override(Base):
+    """Audit trail of a reviewer changing one scorecard item: who, when, old -> new, score before/after."""
+
+    __tablename__ = "qa_overrides"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), index=True)
+    item_id: Mapped[str] = mapped_column(String(32))
+    reviewer: Mapped[str] = mapped_column(String(128))
+    at: Mapped[datetime]
+    old_result: Mapped[str] = mapped_column(String(8))
+    new_result: Mapped[str] = mapped_column(String(8))
+    comment: Mapped[str] = mapped_column(Text)
+    old_score: Mapped[float | None] = mapped_column(Float)
+    new_score: Mapped[float | None] = mapped_column(Float)

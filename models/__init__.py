@@ -1,0 +1,1 @@
+"""Model loading shared by the service: packaged weights, local folders or hub ids."""

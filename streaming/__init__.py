@@ -1,0 +1,1 @@
+"""Audio, telephony protocols and the streaming transcription policy. Pure: no network I/O."""

@@ -1,0 +1,56 @@
+"""Redaction of card numbers, CVV, IBAN, SSN, DNI/NIE, CURP; ordinary numbers stay."""
+
+from __future__ import annotations
+
+import pytest
+
+from assist.privacy import Redactor
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("my card is 4111 1111 1111 1111 and the cvv is 123", "my card is [CARD] and the cvv is [CVV]"),
+        ("la tarjeta 5500-0000-0000-0004, código de seguridad 987", "la tarjeta [CARD], código de seguridad [CVV]"),
+        ("IBAN ES91 2100 0418 4502 0005 1332 please", "IBAN [IBAN] please"),
+        ("it's GB82WEST12345698765432", "it's [IBAN]"),
+        ("my social is 123-45-6789", "my social is [SSN]"),
+        ("my social security number is 123 45 6789", "my social security number is [SSN]"),
+        ("mi DNI es 12345678Z", "mi DNI es [DNI]"),
+        ("el NIE X1234567L", "el NIE [NIE]"),
+        ("mi CURP es GODE561231HDFRRN09", "mi CURP es [CURP]"),
+    ],
+)
+def test_redacts(text: str, expected: str) -> None:
+    assert Redactor().text(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I can pay $1,500 on March 15th, 2025",
+        "call us back at 800 555 0100",
+        "number 1234 5678 9012 3456 fails the Luhn check",
+        "DNI 12345678A has the wrong control letter",
+        "IBAN ES00 2100 0418 4502 0005 1332 fails mod 97",
+    ],
+)
+def test_leaves_ordinary_numbers(text: str) -> None:
+    assert Redactor().text(text) == text
+
+
+def test_configurable_kinds_and_off_switch() -> None:
+    text = "card 4111111111111111, DNI 12345678Z"
+    assert Redactor(kinds=frozenset({"dni"})).text(text) == "card 4111111111111111, DNI [DNI]"
+    assert Redactor(enabled=False).text(text) == text
+
+
+def test_words_and_payloads() -> None:
+    words = [{"text": t, "start": i, "end": i + 1} for i, t in enumerate(["my", "cvv", "is", "1", "2", "3"])]
+    out = Redactor().words(words)
+    assert [w["text"] for w in out] == ["my", "cvv", "is", "[CVV]", "[CVV]", "[CVV]"]  # spoken digit by digit
+    words = [{"text": t, "start": i, "end": i + 1} for i, t in enumerate(["card", "4111", "1111", "1111", "1111", "thanks"])]
+    assert [w["text"] for w in Redactor().words(words)] == ["card"] + ["[CARD]"] * 4 + ["thanks"]
+    payload = {"type": "compliance.warning", "evidence": {"quote": "SSN 123-45-6789", "start": 1.0}, "call_id": "c"}
+    assert Redactor().payload(payload) == {"type": "compliance.warning", "call_id": "c",
+                                           "evidence": {"quote": "SSN [SSN]", "start": 1.0}}
