@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     # Segmentation and streaming policy
     vad_threshold: float = 0.5
     vad_min_silence_ms: int = 500
-    vad_speech_pad_ms: int = 200
+    vad_speech_pad_ms: int = 400
     max_utterance_s: float = 15.0
     partial_interval_s: float = 0.7
 

@@ -31,9 +31,13 @@ class VadStream:
 
     def __init__(self) -> None:
         self._session = _session()
+        self._sr = np.array(16000, dtype=np.int64)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the recurrent state (its accuracy decays over long silences)."""
         self._state = np.zeros((2, 1, 128), dtype=np.float32)
         self._context = np.zeros((1, _CONTEXT), dtype=np.float32)
-        self._sr = np.array(16000, dtype=np.int64)
 
     def probability(self, window: np.ndarray) -> float:
         x = np.concatenate([self._context, window.reshape(1, WINDOW).astype(np.float32)], axis=1)

@@ -13,8 +13,14 @@ from streaming.types import SAMPLE_RATE, AudioFrame
 WINDOW = 512
 
 
+RESET_AFTER_SILENCE = 2 * SAMPLE_RATE
+"""Silero's recurrent state decays over long silences: reset it after this many silent samples."""
+
+
 class SpeechProbability(Protocol):
     def probability(self, window: np.ndarray) -> float: ...
+
+    def reset(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +99,10 @@ class VadSegmenter:
                 self._silence = 0
             else:
                 self._preroll.append(window)
+                self._silence += WINDOW
+                if self._silence >= RESET_AFTER_SILENCE:
+                    self.vad.reset()
+                    self._silence = 0
             return None
         self._speech.append(window)
         self._silence = self._silence + WINDOW if p < self.neg_threshold else 0
@@ -106,4 +116,5 @@ class VadSegmenter:
         self._speech = []
         self._silence = 0
         self._preroll.clear()
+        self.vad.reset()
         return segment

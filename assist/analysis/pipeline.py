@@ -1,0 +1,25 @@
+"""Builds the set of live analysers for one call."""
+
+from __future__ import annotations
+
+from assist.analysis.abandon import AbandonAnalyser
+from assist.analysis.base import Analyser, CallContext
+from assist.analysis.compliance import ComplianceAnalyser
+from assist.analysis.prompts import PromptAnalyser
+from assist.analysis.sentiment import SentimentAnalyser
+from assist.analysis.stress import StressAnalyser
+from assist.analysis.style import StyleAnalyser
+
+
+def build_analysers(ctx: CallContext) -> list[Analyser]:
+    """Compliance, prompts, sentiment, stress, negotiation style and abandon risk, wired together."""
+    stress = StressAnalyser(ctx)
+    sentiment = SentimentAnalyser(ctx)
+    return [
+        ComplianceAnalyser(ctx),
+        PromptAnalyser(ctx),
+        sentiment,
+        stress,
+        StyleAnalyser(ctx, stress),
+        AbandonAnalyser(ctx, stress, sentiment.debtor_trend),
+    ]

@@ -1,0 +1,119 @@
+"""Command line: `recobra serve`, `recobra replay`, `recobra demo`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import uuid
+from pathlib import Path
+
+import numpy as np
+import typer
+import uvicorn
+
+from assist.logs import configure_logging
+from assist.settings import get_settings
+
+app = typer.Typer(help="Recobra: realtime agent assist for collections calls.", no_args_is_help=True)
+
+
+@app.command()
+def serve(host: str = typer.Option(None), port: int = typer.Option(None)) -> None:
+    """Start the service."""
+    from assist.app import create_app
+
+    s = get_settings()
+    configure_logging(s.log_level, s.log_json)
+    uvicorn.run(create_app(s), host=host or s.host, port=port or s.port, log_level=s.log_level.lower())
+
+
+def _print_event(event: dict) -> None:
+    kind = event["type"]
+    if kind == "transcript.final":
+        typer.echo(f"[{event['start']:6.2f}s] {event['speaker'].upper():6} {event['text']}")
+    elif kind == "transcript.partial":
+        typer.secho(f"         ...{event['speaker']:6} {event['text']}", dim=True)
+    elif kind == "call.ended":
+        typer.secho(f"call ended ({event['reason']}) after {event['duration']:.1f}s: {json.dumps(event['summary'])}",
+                    bold=True)
+    else:
+        body = {k: v for k, v in event.items() if k not in ("call_id", "at", "type", "seq")}
+        typer.secho(f"[{event['t']:6.2f}s] {kind}: {json.dumps(body, ensure_ascii=False)[:200]}", fg="cyan")
+
+
+@app.command()
+def replay(
+    files: list[Path] = typer.Argument(..., help="A mono/stereo WAV or FLAC (left agent, right debtor), or two files."),
+    protocol: str = typer.Option("twilio", help="twilio | genesys | plain"),
+    url: str = typer.Option("ws://127.0.0.1:8080"),
+    speed: float = typer.Option(1.0, help="1 = real time, 0 = as fast as possible"),
+    call_id: str = typer.Option(None),
+    follow: bool = typer.Option(True, help="Print the call's live events."),
+) -> None:
+    """Stream a recording into a running service and print its live events."""
+    from assist.democall import load_mono
+    from assist.replay import follow as follow_events
+    from assist.replay import replay as send
+    from streaming.codecs import load_audio, resample
+    from streaming.types import SAMPLE_RATE
+
+    if len(files) == 2:
+        agent, debtor = load_mono(files[0]), load_mono(files[1])
+        n = max(len(agent), len(debtor))
+        agent, debtor = np.pad(agent, (0, n - len(agent))), np.pad(debtor, (0, n - len(debtor)))
+    elif len(files) == 1:
+        audio, rate = load_audio(files[0])
+        audio = np.stack([resample(ch, rate, SAMPLE_RATE) for ch in audio])
+        agent, debtor = (audio[0], audio[1]) if len(audio) > 1 else (np.zeros_like(audio[0]), audio[0])
+    else:
+        raise typer.BadParameter("give one stereo/mono file or two files (agent, debtor)")
+    call_id = call_id or f"replay-{uuid.uuid4().hex[:8]}"
+
+    async def run() -> None:
+        sender = asyncio.create_task(send(url, protocol, agent, debtor, SAMPLE_RATE, call_id=call_id, speed=speed))
+        if follow:
+            await asyncio.sleep(0.5)
+            await follow_events(url, call_id, _print_event)
+        await sender
+
+    asyncio.run(run())
+
+
+@app.command()
+def demo(
+    protocol: str = typer.Option("twilio"),
+    language: str = typer.Option("en"),
+    speed: float = typer.Option(1.0, help="1 = real time"),
+) -> None:
+    """Start the service, stream a real two-speaker call into it, print live events and the summary."""
+    from assist.app import create_app
+    from assist.democall import fleurs_call
+    from assist.replay import follow as follow_events
+    from assist.replay import replay as send
+    from streaming.types import SAMPLE_RATE
+
+    s = get_settings().model_copy(update={"language": language, "asr_model": "tiny.en" if language == "en" else "base"})
+    configure_logging("WARNING", False)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    agent, debtor, _ = fleurs_call(language)
+    url = f"ws://127.0.0.1:{port}"
+
+    async def run() -> None:
+        server = uvicorn.Server(uvicorn.Config(create_app(s), host="127.0.0.1", port=port, log_level="warning"))
+        serving = asyncio.create_task(server.serve())
+        while not server.started:
+            await asyncio.sleep(0.1)
+        typer.secho(f"service up on {url}; streaming a {len(agent) / SAMPLE_RATE:.0f} s call over {protocol}", bold=True)
+        call_id = f"demo-{uuid.uuid4().hex[:8]}"
+        sender = asyncio.create_task(send(url, protocol, agent, debtor, SAMPLE_RATE, call_id=call_id, speed=speed,
+                                          metadata={"language": language}))
+        await asyncio.sleep(0.5)
+        await follow_events(url, call_id, _print_event)
+        await sender
+        server.should_exit = True
+        await serving
+
+    asyncio.run(run())

@@ -1,0 +1,101 @@
+"""Per-call event logs with sequence numbers, fanned out to subscribers with bounded queues."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from assist.events import EventBase
+
+SUBSCRIBER_QUEUE = 1000
+
+
+class _Subscriber:
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[EventBase | None] = asyncio.Queue(SUBSCRIBER_QUEUE)
+        self.overflowed = False
+        self.closed = False
+
+    def put(self, item: EventBase | None) -> None:
+        try:
+            self.queue.put_nowait(item)
+        except asyncio.QueueFull:
+            self.overflowed = True
+
+
+@dataclass
+class CallLog:
+    """Every event of one call, in order; `seq` of event i is i + 1."""
+
+    call_id: str
+    events: list[EventBase] = field(default_factory=list)
+    subscribers: set[_Subscriber] = field(default_factory=set)
+    live: bool = True
+
+
+class SlowSubscriber(Exception):
+    """A subscriber fell too far behind; it reconnects with `since` and loses nothing."""
+
+
+class EventHub:
+    """Keeps live calls' logs and the most recent ended ones, so a reconnect can resume."""
+
+    def __init__(self, keep_ended: int = 200) -> None:
+        self.calls: OrderedDict[str, CallLog] = OrderedDict()
+        self.keep_ended = keep_ended
+
+    def open(self, call_id: str) -> CallLog:
+        log = self.calls.get(call_id)
+        if log is None:
+            log = self.calls[call_id] = CallLog(call_id)
+        log.live = True
+        return log
+
+    def publish(self, event: EventBase) -> EventBase:
+        log = self.calls[event.call_id]
+        event = event.model_copy(update={"seq": len(log.events) + 1})
+        log.events.append(event)
+        for sub in list(log.subscribers):
+            sub.put(event)
+            if sub.overflowed:
+                log.subscribers.discard(sub)
+        return event
+
+    def close(self, call_id: str) -> None:
+        log = self.calls[call_id]
+        log.live = False
+        for sub in log.subscribers:
+            sub.closed = True
+            sub.put(None)
+        ended = [cid for cid, c in self.calls.items() if not c.live]
+        for cid in ended[: max(0, len(ended) - self.keep_ended)]:
+            del self.calls[cid]
+
+    def live_calls(self) -> list[str]:
+        return [cid for cid, c in self.calls.items() if c.live]
+
+    async def subscribe(self, call_id: str, since: int = 0):
+        """Yield events with seq > since, then live ones until the call ends."""
+        log = self.calls.get(call_id)
+        if log is None:
+            raise KeyError(call_id)
+        sub = _Subscriber()
+        backlog = log.events[since:]
+        if log.live:
+            log.subscribers.add(sub)
+        else:
+            sub.closed = True
+        try:
+            for event in backlog:
+                yield event
+            last = backlog[-1].seq if backlog else since
+            while not (sub.closed and sub.queue.empty()):
+                if sub.overflowed and sub.queue.empty():
+                    raise SlowSubscriber(f"subscriber fell behind; resume with since={last}")
+                event = await sub.queue.get()
+                if event is not None and event.seq > last:
+                    last = event.seq
+                    yield event
+        finally:
+            log.subscribers.discard(sub)
