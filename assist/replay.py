@@ -45,7 +45,8 @@ async def replay(
         async with websockets.connect(endpoint) as ws:
             await _paced(ws, plain_messages(agent, debtor, sample_rate, call_id=call_id, metadata=metadata), speed)
     elif protocol == "genesys":
-        client = GenesysClient(agent, debtor, sample_rate, conversation_id=call_id, custom_config=metadata)
+        client = GenesysClient(agent, debtor, sample_rate, conversation_id=call_id, custom_config=metadata,
+                               language=str(metadata.get("language", "en-US")))
         async with websockets.connect(endpoint, additional_headers=client.headers) as ws:
             await ws.send(client.open_message())
             while client.opened is None:

@@ -1,0 +1,13 @@
+from __future__ import annotations
+
+import pytest
+
+from assist.settings import Settings
+from tests.service import RunningService
+
+
+@pytest.fixture(scope="session")
+def english_service(tmp_path_factory):
+    settings = Settings(asr_model="tiny.en", language="en", cache_dir=tmp_path_factory.mktemp("cache"))
+    with RunningService(settings) as service:
+        yield service
