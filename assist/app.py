@@ -12,9 +12,12 @@ from fastapi import FastAPI, HTTPException, WebSocket, WebSocketDisconnect
 from assist.analysis.base import CallContext
 from assist.analysis.pipeline import build_analysers
 from assist.analysis.rulepacks import validate_all_packs
+from assist.api_qa import router as qa_router
 from assist.hub import EventHub, SlowSubscriber
+from assist.privacy import Redactor
 from assist.session import CallSession
 from assist.settings import Settings, get_settings
+from assist.storage.recorder import Recorder
 from models.asr import AsrWorker
 from streaming.protocols.base import CallStart, CallStop, CloseCode, ProtocolError, Reply
 from streaming.protocols.registry import make_adapter
@@ -30,14 +33,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         validate_all_packs()
+        app.state.recorder = Recorder(
+            settings.database_url, Redactor(frozenset(settings.redact_kinds), settings.redact_transcripts)
+        )
+        app.state.db = await app.state.recorder.start()
+        interrupted = await app.state.recorder.recover_interrupted()
+        if interrupted:
+            log.warning("calls.interrupted", calls=interrupted)
         app.state.worker = await asyncio.to_thread(
             AsrWorker, settings.asr_model, settings.cache_dir, settings.device, settings.compute_type,
             settings.asr_threads, settings.beam_size,
         )
         yield
         app.state.worker.close()
+        await app.state.recorder.close()
 
     app = FastAPI(title="Recobra", version="0.1.0", lifespan=lifespan)
+    app.include_router(qa_router)
     app.state.hub = hub = EventHub()
     app.state.sessions = sessions = {}
 
@@ -133,4 +145,6 @@ def _start_session(start: CallStart, protocol: str, app: FastAPI, settings: Sett
     jurisdiction = str(meta.get("jurisdiction") or settings.jurisdiction).lower()
     eu_mode = settings.eu_mode if settings.eu_mode is not None else jurisdiction == "es"
     ctx = CallContext(start.call_id, language, jurisdiction, eu_mode, dict(meta))
-    return CallSession(ctx, protocol, app.state.worker, app.state.hub, settings, build_analysers(ctx))
+    return CallSession(
+        ctx, protocol, app.state.worker, app.state.hub, settings, build_analysers(ctx), app.state.recorder
+    )

@@ -146,6 +146,12 @@ class AbandonRisk(EventBase):
     reasons: list[str] = []
 
 
+class QaScore(EventBase):
+    type: Literal["qa.score"] = "qa.score"
+    scorecard: dict[str, Any]
+    category: dict[str, Any]
+
+
 Event = Annotated[
     TranscriptPartial
     | TranscriptFinal
@@ -157,7 +163,8 @@ Event = Annotated[
     | SentimentScore
     | StressLevel
     | NegotiationStyle
-    | AbandonRisk,
+    | AbandonRisk
+    | QaScore,
     Field(discriminator="type"),
 ]
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)

@@ -8,9 +8,18 @@ from dataclasses import dataclass
 import structlog
 
 from assist.analysis.base import Analyser, CallContext
-from assist.events import CallEnded, CallError, CallStarted, EventBase, TranscriptFinal, TranscriptPartial
+from assist.events import (
+    CallEnded,
+    CallError,
+    CallStarted,
+    EventBase,
+    QaScore,
+    TranscriptFinal,
+    TranscriptPartial,
+)
 from assist.hub import EventHub
 from assist.settings import Settings
+from assist.storage.recorder import Recorder
 from models.asr import AsrRequest, AsrWorker
 from models.vad import VadStream
 from streaming.agreement import LocalAgreement, join_words
@@ -42,6 +51,7 @@ class CallSession:
         hub: EventHub,
         settings: Settings,
         analysers: list[Analyser],
+        recorder: Recorder | None = None,
     ) -> None:
         self.ctx = ctx
         self.call_id = ctx.call_id
@@ -51,6 +61,10 @@ class CallSession:
         self.settings = settings
         self.analysers = analysers
         self.clock = 0.0
+        self.recorder = recorder
+        self._stored: asyncio.Queue[EventBase | None] = asyncio.Queue()
+        self._store_task = asyncio.create_task(self._run_store())
+        self._qa: dict = {}
         self._analysis: asyncio.Queue = asyncio.Queue()
         self._channels = {
             speaker: _Channel(
@@ -72,7 +86,10 @@ class CallSession:
         self._analysis_task = asyncio.create_task(self._run_analysis())
 
     def emit(self, event: EventBase) -> EventBase:
-        return self.hub.publish(event)
+        """Number the event, fan it out live and queue it for storage."""
+        event = self.hub.publish(event)
+        self._stored.put_nowait(event)
+        return event
 
     async def push(self, frame: AudioFrame) -> None:
         """Queue a frame for its speaker (waits when the channel is full: backpressure, no loss)."""
@@ -93,8 +110,29 @@ class CallSession:
             "words": sum(len(e.words) for e in finals),
         }
         ended = self.emit(CallEnded(call_id=self.call_id, t=self.clock, reason=reason, duration=self.clock, summary=summary))
+        self._stored.put_nowait(None)
+        await self._store_task
+        if self._qa:
+            qa = self.hub.publish(QaScore(call_id=self.call_id, t=self.clock, **self._qa))
+            if self.recorder is not None:
+                await self.recorder.record(qa)
         self.hub.close(self.call_id)
         return ended  # type: ignore[return-value]
+
+    async def _run_store(self) -> None:
+        """Writes every event in order; the end of the call also scores and categorises it."""
+        while (event := await self._stored.get()) is not None:
+            if self.recorder is None:
+                continue
+            try:
+                if isinstance(event, CallStarted):
+                    await self.recorder.call_started(event)
+                elif isinstance(event, CallEnded):
+                    self._qa = await self.recorder.call_ended(event)
+                else:
+                    await self.recorder.record(event)
+            except Exception:
+                log.exception("store.failed", call_id=self.call_id, seq=event.seq)
 
     async def _run_channel(self, ch: _Channel) -> None:
         while (frame := await ch.queue.get()) is not None:

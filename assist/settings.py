@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     max_message_bytes: int = 256 * 1024
     channel_queue_frames: int = 3000
 
+    # Storage and privacy
+    database_url: str = Field("sqlite:///./var/recobra.db", description="SQLite file or postgresql+psycopg://...")
+    redact_transcripts: bool = True
+    redact_kinds: list[str] = ["card", "cvv", "iban", "ssn", "dni", "nie", "curp", "rfc"]
+
     # Analysis
     jurisdiction: str = "us"
     eu_mode: bool | None = Field(None, description="No agent emotion inference; default on for es.")

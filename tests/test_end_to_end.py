@@ -63,7 +63,7 @@ def test_english_call_transcribed_within_wer(english_service, protocol):
     agent, debtor, ref_agent, ref_debtor = harvard_call()
     events = stream_call(english_service, protocol, agent, debtor, f"en-{protocol}")
     kinds = [e["type"] for e in events]
-    assert kinds[0] == "call.started" and kinds[-1] == "call.ended"
+    assert kinds[0] == "call.started" and kinds[-2:] == ["call.ended", "qa.score"]
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
     wer = jiwer.wer(normalise(ref_agent + " " + ref_debtor),
                     normalise(finals(events, "agent") + " " + finals(events, "debtor")))
@@ -94,6 +94,17 @@ def test_events_resume_from_sequence_number(english_service):
 def test_rest_lists_and_health(english_service):
     assert httpx.get(english_service.http + "/healthz").json()["status"] == "ok"
     assert httpx.get(english_service.http + "/calls").json() == []
+
+
+def test_ended_call_is_stored_scored_and_categorised(english_service):
+    agent, debtor, _, _ = harvard_call()
+    events = stream_call(english_service, "twilio", agent, debtor, "stored")
+    qa = events[-1]
+    assert qa["type"] == "qa.score" and qa["scorecard"] and qa["category"]
+    detail = httpx.get(english_service.http + "/api/calls/stored").json()
+    stored_text = " ".join(u["text"] for u in detail["utterances"])
+    assert "gold ring" in stored_text.lower()
+    assert len(detail["events"]) == len(events)
 
 
 async def _send_and_close_code(url: str, messages: list[str | bytes]) -> tuple[int, str]:
@@ -150,18 +161,20 @@ def test_bad_connection_does_not_disturb_a_live_call(english_service):
         return events
 
     events = asyncio.run(run())
-    assert events[-1]["type"] == "call.ended" and finals(events, "agent")
+    assert events[-2]["type"] == "call.ended" and finals(events, "agent")
     partials = [e for e in events if e["type"] == "transcript.partial"]
     assert partials, "paced audio gets interim transcripts while the speaker talks"
     final_seq = {(e["speaker"], e["utterance"]): e["seq"] for e in events if e["type"] == "transcript.final"}
     assert all(p["seq"] < final_seq[(p["speaker"], p["utterance"])] for p in partials)
     dropped: list[dict] = []
     asyncio.run(follow(english_service.url, "dropped", dropped.append))
-    assert dropped[-1]["type"] == "call.ended" and dropped[-1]["reason"] == "disconnected"
+    ended = next(e for e in dropped if e["type"] == "call.ended")
+    assert ended["reason"] == "disconnected"
 
 
 def test_spanish_call_with_base_within_wer(tmp_path):
-    settings = Settings(asr_model="base", language="es", cache_dir=tmp_path)
+    settings = Settings(asr_model="base", language="es", cache_dir=tmp_path,
+                        database_url=f"sqlite:///{tmp_path / 'recobra.db'}")
     fleurs = DATA / "fleurs-cuttledoc"
     turns = [("agent" if i % 2 == 0 else "debtor", fleurs / f"fleurs-es-{i:03d}.ogg") for i in (0, 2, 3, 5, 6)]
     agent, debtor = two_speaker_call(turns)
