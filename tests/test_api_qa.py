@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from test_storage import _replay, db_url  # noqa: F401 - db_url is a fixture (SQLite + PostgreSQL)
+from tests.test_storage import _replay, db_url  # noqa: F401 - db_url is a fixture (SQLite + PostgreSQL)
 
 from assist.api_qa import router
 from assist.qa.script import Script
