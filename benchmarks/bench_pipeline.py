@@ -59,7 +59,7 @@ def main() -> None:
         "model": args.model,
         "calls": args.calls,
         "audio_s_per_call": round(len(agent) / SAMPLE_RATE, 1),
-        "finals": int(len(lat)),
+        "finals": len(lat),
         "end_of_speech_to_final_s": {
             "p50": round(float(np.percentile(lat, 50)), 3),
             "p95": round(float(np.percentile(lat, 95)), 3),

@@ -6,6 +6,7 @@ import asyncio
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import structlog
@@ -44,7 +45,7 @@ class AsrWorker:
     def __init__(
         self,
         model: str,
-        cache_dir,
+        cache_dir: Path,
         device: str = "auto",
         compute_type: str = "auto",
         threads: int = 0,

@@ -31,7 +31,7 @@ class RunningService:
     def http(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def __enter__(self) -> "RunningService":
+    def __enter__(self) -> RunningService:
         self.thread.start()
         deadline = time.monotonic() + 180
         while not self.server.started:

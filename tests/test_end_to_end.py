@@ -6,7 +6,6 @@ import asyncio
 import json
 import re
 import unicodedata
-from pathlib import Path
 
 import httpx
 import jiwer
@@ -14,7 +13,7 @@ import numpy as np
 import pytest
 import websockets
 
-from assist.democall import DATA, fleurs_call, load_mono, two_speaker_call
+from assist.democall import DATA, fleurs_call, two_speaker_call
 from assist.replay import follow, replay
 from assist.settings import Settings
 from streaming.types import SAMPLE_RATE
