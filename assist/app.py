@@ -8,6 +8,8 @@ from contextlib import asynccontextmanager
 
 import structlog
 from fastapi import FastAPI, HTTPException, WebSocket, WebSocketDisconnect
+from fastapi.responses import RedirectResponse
+from fastapi.staticfiles import StaticFiles
 
 from assist.analysis.base import CallContext
 from assist.analysis.pipeline import build_analysers
@@ -22,6 +24,7 @@ from models.asr import AsrWorker
 from streaming.protocols.base import CallStart, CallStop, CloseCode, ProtocolError, Reply
 from streaming.protocols.registry import make_adapter
 from streaming.types import AudioFrame
+from web_overlay import STATIC_DIR
 
 log = structlog.get_logger(__name__)
 PROTOCOLS = ("twilio", "genesys", "plain")
@@ -50,8 +53,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="Recobra", version="0.1.0", lifespan=lifespan)
     app.include_router(qa_router)
+    app.mount("/ui", StaticFiles(directory=STATIC_DIR, html=True), name="ui")
     app.state.hub = hub = EventHub()
     app.state.sessions = sessions = {}
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> RedirectResponse:
+        return RedirectResponse("/ui/dashboard.html")
 
     @app.get("/healthz")
     async def healthz() -> dict:
