@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from assist.events import EventBase
@@ -44,6 +45,11 @@ class EventHub:
     def __init__(self, keep_ended: int = 200) -> None:
         self.calls: OrderedDict[str, CallLog] = OrderedDict()
         self.keep_ended = keep_ended
+        self.listeners: list[Callable[[EventBase], None]] = []
+
+    def add_listener(self, listener: Callable[[EventBase], None]) -> None:
+        """Call `listener` (synchronously, on the event loop) with every event published on any call."""
+        self.listeners.append(listener)
 
     def open(self, call_id: str) -> CallLog:
         log = self.calls.get(call_id)
@@ -60,6 +66,8 @@ class EventHub:
             sub.put(event)
             if sub.overflowed:
                 log.subscribers.discard(sub)
+        for listener in self.listeners:
+            listener(event)
         return event
 
     def close(self, call_id: str) -> None:
