@@ -34,6 +34,12 @@ def _print_event(event: dict) -> None:
         typer.echo(f"[{event['start']:6.2f}s] {event['speaker'].upper():6} {event['text']}")
     elif kind == "transcript.partial":
         typer.secho(f"         ...{event['speaker']:6} {event['text']}", dim=True)
+    elif kind == "qa.score":
+        card, category = event["scorecard"], event["category"]
+        typer.secho(f"QA score {card['score']} ({card['band']}); category {category['primary']} "
+                    f"({category['contact']})", bold=True)
+        for item in card["gate"] + [i for i in card["items"] if i["result"] == "fail"]:
+            typer.echo(f"  x {item['title']}: {item['why']}")
     elif kind == "call.ended":
         typer.secho(f"call ended ({event['reason']}) after {event['duration']:.1f}s: {json.dumps(event['summary'])}",
                     bold=True)
@@ -84,11 +90,13 @@ def replay(
 def demo(
     protocol: str = typer.Option("twilio"),
     language: str = typer.Option("en"),
+    call: str = typer.Option("collections", help="collections: the scripted collections call spoken by packaged "
+                             "TTS voices (English); recordings: real FLEURS read speech"),
     speed: float = typer.Option(1.0, help="1 = real time"),
 ) -> None:
-    """Start the service, stream a real two-speaker call into it, print live events and the summary."""
+    """Start the service, stream a two-speaker call into it, print live events and the QA scorecard."""
     from assist.app import create_app
-    from assist.democall import fleurs_call
+    from assist.democall import collections_call, collections_metadata, fleurs_call
     from assist.replay import follow as follow_events
     from assist.replay import replay as send
     from streaming.types import SAMPLE_RATE
@@ -98,7 +106,14 @@ def demo(
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    agent, debtor, _ = fleurs_call(language)
+    if call == "collections" and language == "en":
+        agent, debtor, _ = collections_call(language)
+        metadata = collections_metadata(language)
+    elif call in ("collections", "recordings"):
+        agent, debtor, _ = fleurs_call(language)
+        metadata = {"language": language}
+    else:
+        raise typer.BadParameter("use collections or recordings", param_hint="--call")
     url = f"ws://127.0.0.1:{port}"
 
     async def run() -> None:
@@ -106,10 +121,12 @@ def demo(
         serving = asyncio.create_task(server.serve())
         while not server.started:
             await asyncio.sleep(0.1)
-        typer.secho(f"service up on {url}; streaming a {len(agent) / SAMPLE_RATE:.0f} s call over {protocol}", bold=True)
         call_id = f"demo-{uuid.uuid4().hex[:8]}"
+        typer.secho(f"service up on {url}; streaming a {len(agent) / SAMPLE_RATE:.0f} s call over {protocol}", bold=True)
+        typer.echo(f"agent overlay: http://127.0.0.1:{port}/ui/overlay.html?call={call_id}   "
+                   f"dashboard: http://127.0.0.1:{port}/ui/dashboard.html")
         sender = asyncio.create_task(send(url, protocol, agent, debtor, SAMPLE_RATE, call_id=call_id, speed=speed,
-                                          metadata={"language": language}))
+                                          metadata=metadata))
         await asyncio.sleep(0.5)
         await follow_events(url, call_id, _print_event)
         await sender

@@ -205,6 +205,17 @@ def test_disclosure_before_verification_and_to_a_third_party() -> None:
     assert _warnings(verified, *utts) == []
 
 
+def test_answer_analysed_before_its_question_still_verifies() -> None:
+    """A short "yes" finalises sooner than the long question before it; arrival order must not matter."""
+    ask = _utterance(A, 1, 0.0, 3.0, "Hello, is this Kim Lee?", "en", True)
+    answer = _utterance(D, 1, 3.5, 4.0, "Yes, speaking.", "en", True)
+    disclose = _utterance(A, 2, 5.5, 9.0, "The balance is overdue.", "en", True)
+    assert _warnings(ComplianceAnalyser(CallContext("c"), semantic=False), answer, ask, disclose) == []
+    stale = _utterance(D, 1, -5.0, -4.5, "Yes, speaking.", "en", True)  # said before the question began
+    w = _warnings(ComplianceAnalyser(CallContext("c"), semantic=False), stale, ask, disclose)
+    assert [x.rule_id for x in w] == ["US-3P-01"]
+
+
 def test_negated_threat_is_downgraded_not_cleared() -> None:
     an = ComplianceAnalyser(CallContext("c", metadata={"identity_verified": True}), semantic=False)
     w = _warnings(an, _utterance(A, 1, 0.0, 4.0, "I'm not saying you will go to jail, but think about it.", "en", True))

@@ -47,6 +47,8 @@ UNRELATED = [
     "Hoy hace mucho calor aquí en Lima",
     "Vale, le escucho, continúe",
     "Could you spell your name for me again?",
+    "Fine. I can pay $100 on Friday with my debit card.",  # a promise to pay is not "can't pay"
+    "Sí, le pago doscientos pesos el día quince por transferencia",
 ]
 
 

@@ -166,6 +166,7 @@ class ComplianceAnalyser:
         self._started = False
         self._verified_at: float | None = 0.0 if md.get("identity_verified") else None
         self._verify_asked_at: float | None = None
+        self._early_confirm: Utterance | None = None  # a debtor "yes" analysed before the agent's question
         self._said: dict[tuple[str, str], float] = {}
         self._overdue: dict[str, ComplianceWarning] = {}
         self._triggers: dict[str, _Trigger] = {}
@@ -313,6 +314,10 @@ class ComplianceAnalyser:
         for rule in self._by_type[SequenceRule]:
             if utt.final and hits.get((rule.id, "verify")):
                 self._verify_asked_at = utt.end
+                # the two speakers' finals can arrive in either order: honour an answer given after the question
+                early = self._early_confirm
+                if self._verified_at is None and early is not None and early.start >= utt.start:
+                    self._verified_at = early.end
             if self._verified_at is None and (disclosed := hits.get((rule.id, "phrases"))):
                 findings.append(_Finding(rule.id, rule.severity, disclosed[0]))
         for rule in self._by_type[MustNotSayRule]:
@@ -330,8 +335,11 @@ class ComplianceAnalyser:
         for rule in self._by_type[SequenceRule]:
             confirmed = [h for h in hits.get((rule.id, "confirm"), []) if not h.negated]
             asked = self._verify_asked_at is not None and utt.start - self._verify_asked_at <= rule.verify_window_s
-            if self._verified_at is None and asked and confirmed and not hits.get((rule.id, "third_party")):
-                self._verified_at = utt.end
+            if self._verified_at is None and confirmed and not hits.get((rule.id, "third_party")):
+                if asked:
+                    self._verified_at = utt.end
+                elif utt.final:
+                    self._early_confirm = utt
         for rule in self._by_type[TriggerRule]:
             said = [h for h in hits.get((rule.id, "phrases"), []) if not h.negated]
             if said and rule.id not in self._triggers:
