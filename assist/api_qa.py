@@ -18,6 +18,7 @@ from pydantic import BaseModel, BeforeValidator, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from assist.auth import principal_of
 from assist.storage import repository as repo
 from assist.storage.db import Database
 from assist.storage.tables import Call, Event, Override, QaResult, Utterance
@@ -136,6 +137,7 @@ class OverrideResult(BaseModel):
 
 
 def _filter(
+    request: Request,
     date_from: DateTimeParam = None,
     date_to: DateTimeParam = None,
     agent: str | None = None,
@@ -145,7 +147,8 @@ def _filter(
     limit: int = Query(100, ge=1, le=1000),
     offset: int = Query(0, ge=0, le=1_000_000),
 ) -> repo.CallFilter:
-    return repo.CallFilter(date_from, date_to, agent, category, band, compliance_fail, limit, offset)
+    return repo.CallFilter(date_from, date_to, agent, category, band, compliance_fail, limit, offset,
+                           principal_of(request).tenant)
 
 
 FilterDep = Annotated[repo.CallFilter, Depends(_filter)]

@@ -3,31 +3,38 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import functools
 from contextlib import asynccontextmanager
 
 import structlog
-from fastapi import FastAPI, HTTPException, WebSocket, WebSocketDisconnect
-from fastapi.responses import RedirectResponse
+from fastapi import FastAPI, HTTPException, Request, WebSocket, WebSocketDisconnect
+from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from assist.analysis.base import CallContext
 from assist.analysis.pipeline import build_analysers
 from assist.analysis.rulepacks import validate_all_packs
 from assist.api_qa import router as qa_router
+from assist.auth import (
+    Authenticator,
+    AuthMiddleware,
+    principal_of,
+    redact_tokens_in_server_logs,
+)
+from assist.auth import router as auth_router
+from assist.dashboard import Dashboard, serve_feed
 from assist.hub import EventHub, SlowSubscriber
+from assist.ingest import CallRegistry, serve_ingest
+from assist.metrics import Metrics
 from assist.privacy import Redactor
 from assist.session import CallSession
 from assist.settings import Settings, get_settings
 from assist.storage.recorder import Recorder
 from models.asr import AsrWorker
-from streaming.protocols.base import CallStart, CallStop, CloseCode, ProtocolError, Reply
-from streaming.protocols.registry import make_adapter
-from streaming.types import AudioFrame
+from streaming.protocols.base import CallStart, CloseCode
 from web_overlay import STATIC_DIR
 
 log = structlog.get_logger(__name__)
-PROTOCOLS = ("twilio", "genesys", "plain")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -36,18 +43,38 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         validate_all_packs()
+        redact_tokens_in_server_logs()
+        if settings.dev_mode:
+            log.warning("auth.development_mode", detail="NO TENANTS CONFIGURED: every endpoint is open to anyone "
+                        "who can reach this port. Set RECOBRA_TENANTS and RECOBRA_TOKEN_SECRET for production.")
         app.state.recorder = Recorder(
-            settings.database_url, Redactor(frozenset(settings.redact_kinds), settings.redact_transcripts)
+            settings.database_url, Redactor(frozenset(settings.redact_kinds), settings.redact_transcripts),
+            settings.recorder_max_pending,
         )
-        app.state.db = await app.state.recorder.start()
+        app.state.db = registry.db = await app.state.recorder.start()
         interrupted = await app.state.recorder.recover_interrupted()
         if interrupted:
             log.warning("calls.interrupted", calls=interrupted)
-        app.state.worker = await asyncio.to_thread(
-            AsrWorker, settings.asr_model, settings.cache_dir, settings.device, settings.compute_type,
-            settings.asr_threads, settings.beam_size,
-        )
+        if settings.inference_backend == "ray":
+            from assist.distributed.ray_asr import RayAsrClient
+
+            app.state.worker = RayAsrClient.connect(settings)
+        else:
+            app.state.worker = await asyncio.to_thread(functools.partial(
+                AsrWorker, settings.asr_model, settings.cache_dir, settings.device, settings.compute_type,
+                settings.asr_threads, settings.beam_size, batching=settings.asr_batching,
+                batch_window_ms=settings.asr_batch_window_ms, max_batch=settings.asr_max_batch,
+            ))
+        if settings.event_bus == "redis":
+            from assist.distributed.redis_bus import RedisEventBus
+
+            app.state.bus = RedisEventBus(app.state.hub, settings.redis_url, settings.redis_prefix,
+                                          settings.node_id, settings.redis_log_ttl_s)
+            await app.state.bus.start()
         yield
+        await registry.end_all("service stopped")
+        if app.state.bus is not None:
+            await app.state.bus.close()
         app.state.worker.close()
         await app.state.recorder.close()
 
@@ -55,7 +82,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(qa_router)
     app.mount("/ui", StaticFiles(directory=STATIC_DIR, html=True), name="ui")
     app.state.hub = hub = EventHub()
+    app.state.dashboard = dashboard = Dashboard()
+    hub.add_listener(dashboard.on_event)
+    hub.add_close_listener(dashboard.on_closed)
     app.state.sessions = sessions = {}
+    app.state.metrics = metrics = Metrics()
+    metrics.track_calls(lambda: sessions)
+    app.state.auth = auth = Authenticator(settings)
+    app.state.registry = registry = CallRegistry(sessions, hub, metrics, settings.dev_mode)
+    app.add_middleware(AuthMiddleware, auth=auth, owner=registry.owner,
+                       on_reject=lambda reason: metrics.rejected.labels(reason).inc())
+    app.include_router(auth_router)
+    app.state.bus = None  # the Redis event bus, when settings.event_bus is redis (set at startup)
 
     @app.get("/", include_in_schema=False)
     async def index() -> RedirectResponse:
@@ -65,23 +103,44 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def healthz() -> dict:
         return {"status": "ok", "calls": len(sessions)}
 
+    async def known(call_id: str) -> bool:
+        """The call is in this node's hub, or (with the Redis bus) in Redis and now mirrored here."""
+        return call_id in hub.calls or (app.state.bus is not None and await app.state.bus.load(call_id))
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus_metrics() -> Response:
+        return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
     @app.get("/calls")
-    async def list_calls() -> list[dict]:
+    async def list_calls(request: Request) -> list[dict]:
+        """Live calls on this node, then (with the Redis bus) those held by other nodes."""
+        principal = principal_of(request)
         return [
             {"call_id": s.call_id, "protocol": s.protocol, "t": s.clock, "language": s.ctx.language}
-            for s in sessions.values()
-        ]
+            for s in sessions.values() if principal.sees(registry.owners.get(s.call_id))
+        ] + (app.state.bus.remote_calls() if app.state.bus is not None and principal.tenant is None else [])
+
+    @app.get("/calls/live")
+    async def live_summary(request: Request) -> dict:
+        """The supervisor dashboard's state: live call summaries and agent exposure metrics."""
+        return dashboard.snapshot(principal_of(request).sees)
+
+    @app.websocket("/calls/live")
+    async def live_feed(ws: WebSocket) -> None:
+        """The dashboard snapshot, then `call.update` / `call.removed` / `agent.update` as calls change."""
+        await ws.accept()
+        await serve_feed(ws, dashboard, principal_of(ws).sees)
 
     @app.get("/calls/{call_id}/log")
     async def call_log(call_id: str, since: int = 0) -> list[dict]:
-        if call_id not in hub.calls:
+        if not await known(call_id):
             raise HTTPException(404, f"no call {call_id!r}")
         return [e.model_dump(mode="json") for e in hub.calls[call_id].events[since:]]
 
     @app.websocket("/calls/{call_id}/events")
     async def call_events(ws: WebSocket, call_id: str, since: int = 0) -> None:
         await ws.accept()
-        if call_id not in hub.calls:
+        if not await known(call_id):
             await ws.close(CloseCode.POLICY_VIOLATION, f"no call {call_id!r}")
             return
         try:
@@ -89,64 +148,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await ws.send_text(event.model_dump_json())
             await ws.close(CloseCode.NORMAL, "call ended")
         except SlowSubscriber as slow:
+            metrics.slow_subscribers.inc()
             await ws.close(CloseCode.TRY_AGAIN_LATER, str(slow))
         except WebSocketDisconnect:
             pass
 
     @app.websocket("/ingest/{protocol}")
     async def ingest(ws: WebSocket, protocol: str) -> None:
-        await ws.accept()
-        if protocol not in PROTOCOLS:
-            await ws.close(CloseCode.POLICY_VIOLATION, f"unknown protocol {protocol!r}; use one of {PROTOCOLS}")
-            return
-        kwargs = {"max_message_bytes": settings.max_message_bytes}
-        if protocol == "genesys":
-            kwargs["headers"] = dict(ws.headers)
-        adapter = make_adapter(protocol, **kwargs)
-        session: CallSession | None = None
-        reason = "disconnected"
-        try:
-            while True:
-                message = await ws.receive()
-                if message["type"] == "websocket.disconnect":
-                    break
-                data = message.get("bytes")
-                outputs = adapter.feed_bytes(data) if data is not None else adapter.feed_text(message.get("text") or "")
-                for out in outputs:
-                    if isinstance(out, AudioFrame) and session is not None:
-                        await session.push(out)
-                    elif isinstance(out, Reply):
-                        await ws.send_text(out.text)
-                    elif isinstance(out, CallStart):
-                        if len(sessions) >= settings.max_calls:
-                            raise ProtocolError("at capacity, try again later", CloseCode.TRY_AGAIN_LATER)
-                        if out.call_id in sessions:
-                            raise ProtocolError(f"call {out.call_id!r} is already streaming", CloseCode.POLICY_VIOLATION)
-                        session = sessions[out.call_id] = _start_session(out, protocol, app, settings)
-                        log.info("call.started", call_id=out.call_id, protocol=protocol)
-                    elif isinstance(out, CallStop):
-                        reason = out.reason
-                if reason != "disconnected":
-                    break
-        except ProtocolError as error:
-            log.warning("ingest.rejected", protocol=protocol, reason=error.reason, code=error.close_code)
-            reason = "protocol error"
-            await ws.close(error.close_code, error.reason[:123])
-        except WebSocketDisconnect:
-            pass
-        if session is not None:
-            await session.end(reason)
-            sessions.pop(session.call_id, None)
-            log.info("call.ended", call_id=session.call_id, reason=reason)
-        if reason not in ("disconnected", "protocol error"):
-            with contextlib.suppress(WebSocketDisconnect, RuntimeError):
-                await ws.close(CloseCode.NORMAL, "call ended")
+        def factory(start: CallStart, protocol: str, tenant: str | None) -> CallSession:
+            return _start_session(start, protocol, tenant, app, settings)
+
+        await serve_ingest(ws, protocol, registry, settings, factory, auth.tenants)
 
     return app
 
 
-def _start_session(start: CallStart, protocol: str, app: FastAPI, settings: Settings) -> CallSession:
-    meta = start.metadata
+def _start_session(start: CallStart, protocol: str, tenant: str | None, app: FastAPI,
+                   settings: Settings) -> CallSession:
+    meta = {**start.metadata, "tenant": tenant} if tenant is not None else start.metadata
     language = str(meta.get("language") or settings.language)[:2]
     if language not in ("en", "es"):
         language = "en"
@@ -154,5 +173,6 @@ def _start_session(start: CallStart, protocol: str, app: FastAPI, settings: Sett
     eu_mode = settings.eu_mode if settings.eu_mode is not None else jurisdiction == "es"
     ctx = CallContext(start.call_id, language, jurisdiction, eu_mode, dict(meta))
     return CallSession(
-        ctx, protocol, app.state.worker, app.state.hub, settings, build_analysers(ctx), app.state.recorder
+        ctx, protocol, app.state.worker, app.state.hub, settings, build_analysers(ctx), app.state.recorder,
+        app.state.metrics,
     )

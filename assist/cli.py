@@ -1,8 +1,9 @@
-"""Command line: `recobra serve`, `recobra replay`, `recobra demo`."""
+"""Command line: `recobra serve`, `recobra replay`, `recobra demo`, `recobra token`."""
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import socket
 import uuid
@@ -18,14 +19,49 @@ from assist.settings import get_settings
 app = typer.Typer(help="Recobra: realtime agent assist for collections calls.", no_args_is_help=True)
 
 
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
 @app.command()
 def serve(host: str = typer.Option(None), port: int = typer.Option(None)) -> None:
-    """Start the service."""
+    """Start the service (without tenants, development mode: loopback addresses only)."""
     from assist.app import create_app
 
     s = get_settings()
+    host = host or s.host
+    if s.dev_mode and not _loopback(host):
+        typer.secho(f"refusing to serve {host}: no tenants are configured (development mode, everything open). "
+                    "Set RECOBRA_TENANTS (or RECOBRA_TENANTS_FILE) and RECOBRA_TOKEN_SECRET, or bind 127.0.0.1.",
+                    fg="red", err=True)
+        raise typer.Exit(2)
     configure_logging(s.log_level, s.log_json)
-    uvicorn.run(create_app(s), host=host or s.host, port=port or s.port, log_level=s.log_level.lower())
+    uvicorn.run(create_app(s), host=host, port=port or s.port, log_level=s.log_level.lower(),
+                ws_max_size=s.max_message_bytes + 4096, access_log=False)  # assist.auth logs requests
+
+
+@app.command()
+def token(
+    tenant: str = typer.Option(..., help="A configured tenant id."),
+    role: str = typer.Option("agent", help="agent | supervisor | qa"),
+    call_id: str = typer.Option(None, "--call", help="The call an agent token opens (required for agents)."),
+    ttl: int = typer.Option(None, help="Lifetime in seconds (default token_ttl_s, at most token_max_ttl_s)."),
+    subject: str = typer.Option("", help="Who it is for (agent id, reviewer); shown in logs."),
+) -> None:
+    """Mint an access token (signed with RECOBRA_TOKEN_SECRET) and print it."""
+    from assist.auth import Authenticator
+
+    auth = Authenticator(get_settings())
+    if auth.dev_mode:
+        raise typer.BadParameter("no tenants configured: development mode needs no tokens")
+    try:
+        minted, _ = auth.mint(tenant, role, call_id, ttl, subject)
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
+    typer.echo(minted)
 
 
 def _print_event(event: dict) -> None:
@@ -56,6 +92,12 @@ def replay(
     speed: float = typer.Option(1.0, help="1 = real time, 0 = as fast as possible"),
     call_id: str = typer.Option(None),
     follow: bool = typer.Option(True, help="Print the call's live events."),
+    api_key: str = typer.Option(None, envvar="RECOBRA_REPLAY_API_KEY",
+                                help="Tenant X-API-KEY (plain, genesys) or Twilio auth token (twilio)."),
+    client_secret: str = typer.Option(None, envvar="RECOBRA_REPLAY_CLIENT_SECRET",
+                                      help="Genesys client secret (base64): sign the upgrade like AudioHook."),
+    token: str = typer.Option(None, envvar="RECOBRA_REPLAY_TOKEN",
+                              help="Access token for following the events (minted here when the settings allow)."),
 ) -> None:
     """Stream a recording into a running service and print its live events."""
     from assist.democall import load_mono
@@ -75,15 +117,30 @@ def replay(
     else:
         raise typer.BadParameter("give one stereo/mono file or two files (agent, debtor)")
     call_id = call_id or f"replay-{uuid.uuid4().hex[:8]}"
+    token = token or (_local_token(api_key, call_id) if follow else None)
 
     async def run() -> None:
-        sender = asyncio.create_task(send(url, protocol, agent, debtor, SAMPLE_RATE, call_id=call_id, speed=speed))
+        sender = asyncio.create_task(send(url, protocol, agent, debtor, SAMPLE_RATE, call_id=call_id, speed=speed,
+                                          api_key=api_key, client_secret=client_secret))
         if follow:
             await asyncio.sleep(0.5)
-            await follow_events(url, call_id, _print_event)
+            await follow_events(url, call_id, _print_event, token=token)
         await sender
 
     asyncio.run(run())
+
+
+def _local_token(api_key: str | None, call_id: str) -> str | None:
+    """An agent token for the call when these settings hold the tenants and token secret."""
+    from assist.auth import Authenticator
+
+    auth = Authenticator(get_settings())
+    if auth.dev_mode:
+        return None
+    tenant = auth.by_api_key(api_key) or next(
+        (t for t in auth.tenants.values() if api_key and t.twilio_auth_token
+         and t.twilio_auth_token.get_secret_value() == api_key), None)
+    return auth.mint(tenant.id, "agent", call_id)[0] if tenant else None
 
 
 @app.command()

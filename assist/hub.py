@@ -46,10 +46,15 @@ class EventHub:
         self.calls: OrderedDict[str, CallLog] = OrderedDict()
         self.keep_ended = keep_ended
         self.listeners: list[Callable[[EventBase], None]] = []
+        self.close_listeners: list[Callable[[str], None]] = []
 
     def add_listener(self, listener: Callable[[EventBase], None]) -> None:
         """Call `listener` (synchronously, on the event loop) with every event published on any call."""
         self.listeners.append(listener)
+
+    def add_close_listener(self, listener: Callable[[str], None]) -> None:
+        """Call `listener` (synchronously, on the event loop) with the id of every call that is closed."""
+        self.close_listeners.append(listener)
 
     def open(self, call_id: str) -> CallLog:
         log = self.calls.get(call_id)
@@ -76,6 +81,8 @@ class EventHub:
         for sub in log.subscribers:
             sub.closed = True
             sub.put(None)
+        for listener in self.close_listeners:
+            listener(call_id)
         ended = [cid for cid, c in self.calls.items() if not c.live]
         for cid in ended[: max(0, len(ended) - self.keep_ended)]:
             del self.calls[cid]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+import time
+from collections import deque
+from dataclasses import dataclass, field
 
 import structlog
 
@@ -18,15 +20,18 @@ from assist.events import (
     TranscriptPartial,
 )
 from assist.hub import EventHub
+from assist.metrics import Metrics
 from assist.settings import Settings
 from assist.storage.recorder import Recorder
 from models.asr import AsrRequest, AsrWorker
 from models.vad import VadStream
 from streaming.agreement import LocalAgreement, join_words
 from streaming.segmenter import Segment, VadSegmenter
-from streaming.types import AudioFrame, Speaker, Utterance
+from streaming.types import SAMPLE_RATE, AudioFrame, Speaker, Utterance
 
 log = structlog.get_logger(__name__)
+STORE_BATCH = 200
+STORE_RETRIES = 5
 
 
 @dataclass
@@ -38,6 +43,9 @@ class _Channel:
     agreement: LocalAgreement | None = None
     partial_at: float = 0.0
     partial: asyncio.Task | None = None
+    task: asyncio.Task | None = None
+    arrivals: deque[tuple[float, float]] = field(default_factory=deque)
+    """(frame end, monotonic time it arrived) of queued and in-utterance frames: end-of-speech latency."""
 
 
 class CallSession:
@@ -52,6 +60,7 @@ class CallSession:
         settings: Settings,
         analysers: list[Analyser],
         recorder: Recorder | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.ctx = ctx
         self.call_id = ctx.call_id
@@ -61,11 +70,15 @@ class CallSession:
         self.settings = settings
         self.analysers = analysers
         self.clock = 0.0
+        self.audio_end = 0.0
+        """End of the latest frame received (call time); a reconnect continues from here."""
         self.recorder = recorder
+        self.metrics = metrics
         self._stored: asyncio.Queue[EventBase | None] = asyncio.Queue()
+        """Bounded by back-pressure: producers wait in `_room` while it holds event_store_queue events."""
         self._store_task = asyncio.create_task(self._run_store())
         self._qa: dict = {}
-        self._analysis: asyncio.Queue = asyncio.Queue()
+        self._analysis: asyncio.Queue = asyncio.Queue(2 * settings.channel_queue_frames)
         self._channels = {
             speaker: _Channel(
                 speaker,
@@ -77,28 +90,67 @@ class CallSession:
                     settings.max_utterance_s,
                 ),
                 asyncio.Queue(settings.channel_queue_frames),
+                arrivals=deque(maxlen=settings.channel_queue_frames + 2000),
             )
             for speaker in Speaker
         }
         hub.open(self.call_id)
         self.emit(CallStarted(call_id=self.call_id, protocol=protocol, metadata=ctx.metadata))
-        self._tasks = [asyncio.create_task(self._run_channel(ch)) for ch in self._channels.values()]
+        for ch in self._channels.values():
+            ch.task = asyncio.create_task(self._run_channel(ch))
+        self._tasks = [ch.task for ch in self._channels.values()]
         self._analysis_task = asyncio.create_task(self._run_analysis())
 
     def emit(self, event: EventBase) -> EventBase:
         """Number the event, fan it out live and queue it for storage."""
         event = self.hub.publish(event)
         self._stored.put_nowait(event)
+        if self.metrics is not None:
+            self.metrics.events.labels(event.type).inc()  # type: ignore[attr-defined]
+            if isinstance(event, CallError):
+                self.metrics.errors.labels("call").inc()
         return event
 
+    @property
+    def lag(self) -> float:
+        """Seconds of received audio not yet through voice detection."""
+        return max(0.0, self.audio_end - self.clock)
+
     async def push(self, frame: AudioFrame) -> None:
-        """Queue a frame for its speaker (waits when the channel is full: backpressure, no loss)."""
-        await self._channels[frame.speaker].queue.put(frame)
+        """Queue a frame for its speaker (waits when the channel is full: backpressure, no loss).
+
+        If the speaker's channel task has failed, the frame is dropped and counted."""
+        ch = self._channels[frame.speaker]
+        self.audio_end = max(self.audio_end, frame.end)
+        ch.arrivals.append((frame.end, time.monotonic()))
+        if not await self._put(ch, frame) and self.metrics is not None:
+            self.metrics.dropped_frames.labels("channel_failed").inc()
+
+    @staticmethod
+    async def _put(ch: _Channel, item: AudioFrame | None) -> bool:
+        """Queue `item` for the channel, waiting for room, unless its task has failed (False)."""
+        assert ch.task is not None
+        if ch.task.done():
+            return False
+        if not ch.queue.full():
+            ch.queue.put_nowait(item)
+            return True
+        put = asyncio.ensure_future(ch.queue.put(item))
+        await asyncio.wait({put, ch.task}, return_when=asyncio.FIRST_COMPLETED)
+        if put.done():
+            return True
+        put.cancel()
+        return False
+
+    async def _room(self) -> None:
+        """Back-pressure from storage: wait while this call's unwritten events reach the bound."""
+        while self._stored.qsize() >= self.settings.event_store_queue:
+            await asyncio.sleep(0.05)
 
     async def end(self, reason: str = "end") -> CallEnded:
         """Flush every channel's open utterance, drain the analysis, emit `call.ended`."""
         for ch in self._channels.values():
-            await ch.queue.put(None)
+            await self._put(ch, None)
         results = await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._analysis.put(None)
         await self._analysis_task
@@ -120,26 +172,52 @@ class CallSession:
         return ended  # type: ignore[return-value]
 
     async def _run_store(self) -> None:
-        """Writes every event in order; the end of the call also scores and categorises it."""
-        while (event := await self._stored.get()) is not None:
-            if self.recorder is None:
+        """Writes every event in order, in batches; the end of the call also scores and categorises it."""
+        done = False
+        while not done:
+            batch = [await self._stored.get()]
+            while not self._stored.empty() and len(batch) < STORE_BATCH:
+                batch.append(self._stored.get_nowait())
+            done = batch[-1] is None
+            events = [e for e in batch if e is not None]
+            if self.recorder is None or not events:
                 continue
-            try:
+            for attempt in range(STORE_RETRIES):
+                try:
+                    await self._store(self.recorder, events)
+                    break
+                except Exception:  # writes are idempotent by (call, seq): retrying loses and doubles nothing
+                    log.exception("store.failed", call_id=self.call_id, seqs=(events[0].seq, events[-1].seq),
+                                  attempt=attempt + 1)
+                    if self.metrics is not None:
+                        self.metrics.errors.labels("store").inc()
+                    await asyncio.sleep(0.2 * 2**attempt)
+
+    async def _store(self, recorder: Recorder, events: list[EventBase]) -> None:
+        plain: list[EventBase] = []
+        for event in events:
+            if isinstance(event, CallStarted | CallEnded):
+                if plain:
+                    await recorder.record_batch(plain)
+                    plain = []
                 if isinstance(event, CallStarted):
-                    await self.recorder.call_started(event)
-                elif isinstance(event, CallEnded):
-                    self._qa = await self.recorder.call_ended(event)
+                    await recorder.call_started(event)
                 else:
-                    await self.recorder.record(event)
-            except Exception:
-                log.exception("store.failed", call_id=self.call_id, seq=event.seq)
+                    self._qa = await recorder.call_ended(event)
+            else:
+                plain.append(event)
+        if plain:
+            await recorder.record_batch(plain)
 
     async def _run_channel(self, ch: _Channel) -> None:
         while (frame := await ch.queue.get()) is not None:
+            await self._room()
             self.clock = max(self.clock, frame.end)
             await self._analysis.put(frame)
             for segment in ch.segmenter.push(frame):
                 await self._finalise(ch, segment)
+            while not ch.segmenter.speaking and ch.arrivals and ch.arrivals[0][0] < ch.segmenter.clock - 1.0:
+                ch.arrivals.popleft()  # no utterance open: audio this old cannot end one
             current = ch.segmenter.current()
             if (
                 current is not None
@@ -153,7 +231,8 @@ class CallSession:
 
     def _request(self, ch: _Channel, segment: Segment, final: bool) -> AsrRequest:
         language = None if self.settings.language == "auto" else self.ctx.language
-        return AsrRequest(segment.audio, segment.t0, language, final=final)
+        return AsrRequest(segment.audio, segment.t0, language, final=final, call_id=self.call_id,
+                          channel=ch.speaker.value)
 
     async def _interim(self, ch: _Channel, segment: Segment, number: int) -> None:
         try:
@@ -182,7 +261,16 @@ class CallSession:
         utt = Utterance(ch.speaker, ch.utterances, segment.t0, result.words[-1].end, text, result.words,
                         result.language, final=True)
         self.emit(TranscriptFinal.from_utterance(self.call_id, utt))
+        self._observe_latency(ch, segment.t0 + len(segment.audio) / SAMPLE_RATE)
         await self._analysis.put(utt)
+
+    def _observe_latency(self, ch: _Channel, speech_end: float) -> None:
+        """End of speech (when its audio arrived) to now, the final's publication."""
+        received = next((at for end, at in ch.arrivals if end >= speech_end), None)
+        while ch.arrivals and ch.arrivals[0][0] < speech_end:
+            ch.arrivals.popleft()
+        if received is not None and self.metrics is not None:
+            self.metrics.final_latency.observe(time.monotonic() - received)
 
     async def _run_analysis(self) -> None:
         """Analysers run in call order, off the event loop, a batch of queued items at a time."""
@@ -192,6 +280,7 @@ class CallSession:
             batch = [await self._analysis.get()]
             while not self._analysis.empty():
                 batch.append(self._analysis.get_nowait())
+            await self._room()
             done = batch[-1] is None
             items = [item for item in batch if item is not None]
             tick = self.clock if self.clock - last_tick >= 1.0 else None

@@ -7,6 +7,10 @@ from enum import StrEnum
 
 import numpy as np
 
+from models.words import Word
+
+__all__ = ["SAMPLE_RATE", "AudioFrame", "Speaker", "Utterance", "Word"]
+
 SAMPLE_RATE = 16_000
 """Every frame inside the pipeline is 16 kHz mono float32 in [-1, 1]."""
 
@@ -33,16 +37,6 @@ class AudioFrame:
     @property
     def end(self) -> float:
         return self.t + self.duration
-
-
-@dataclass(frozen=True, slots=True)
-class Word:
-    """One recognised word with call-clock timestamps (seconds)."""
-
-    text: str
-    start: float
-    end: float
-    probability: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)

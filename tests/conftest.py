@@ -21,9 +21,13 @@ def english_service(tmp_path_factory):
 CHROMIUM = Path("/usr/bin/chromium")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """Headless Debian Chromium driven by Playwright (no browser download)."""
+    """Headless Debian Chromium driven by Playwright (no browser download).
+
+    Module-scoped: Playwright's sync API keeps an event loop running in the main thread while it is
+    open, so `asyncio.run` in later test modules would fail under a session-scoped browser.
+    """
     if not CHROMIUM.exists():
         if os.environ.get("RECOBRA_REQUIRE_SERVICES"):
             pytest.fail("Chromium is required here: apt-get install chromium chromium-driver")

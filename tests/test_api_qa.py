@@ -11,11 +11,13 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from tests.test_storage import _replay, db_url  # noqa: F401 - db_url is a fixture (SQLite + PostgreSQL)
 
 from assist.api_qa import router
 from assist.qa.script import Script
+from assist.storage import repository as repo
 from assist.storage.recorder import Recorder
+from assist.storage.tables import QaResult
+from tests.test_storage import _replay, db_url  # noqa: F401 - db_url is a fixture (SQLite + PostgreSQL)
 
 CALLS = Path(__file__).parent / "data" / "qa_calls"
 LOADED = ("en_promise_to_pay", "en_threat_refusal", "es_plan_hardship", "es_dispute_cease")
@@ -101,3 +103,30 @@ def test_csv_export(client: TestClient) -> None:
     by_id = {r["id"]: r for r in rows}
     assert by_id["en_promise_to_pay"]["score"] == "96.5"
     assert by_id["en_threat_refusal"]["band"] == "compliance_fail"
+
+
+def test_overrides_survive_a_rescore(db_url: str) -> None:  # noqa: F811
+    """A call scored again (its stream resumed and ended again) keeps the reviewers' overrides."""
+    script = Script.load(CALLS / "en_promise_to_pay.yaml")
+
+    async def run() -> tuple[dict, dict, dict]:
+        recorder = Recorder(db_url)
+        await recorder.start()
+        first = await _replay(recorder, script, "c1")
+        with recorder.db.session() as s:
+            repo.override_item(s, "c1", "D3", "na", "qa.lead", "Scripted disclosure, talk share not fair.")
+            repo.override_item(s, "c1", "A1", "fail", "qa.lead", "Company name was wrong.")
+            repo.override_item(s, "c1", "A1", "pass", "qa.lead", "Checked the recording: it was right.")
+        again = await recorder.call_ended(script.live_events("c1")[-1])
+        with recorder.db.session() as s:
+            stored = s.get_one(QaResult, "c1").scorecard
+        await recorder.close()
+        return first, again, stored
+
+    first, again, stored = asyncio.run(run())
+    assert first is not None
+    assert first["scorecard"]["score"] == 96.5
+    results = {i["id"]: i["result"] for i in again["scorecard"]["items"]}
+    assert (results["D3"], results["A1"]) == ("na", "pass")
+    assert again["scorecard"]["score"] == stored["score"] == 100.0
+    assert stored == again["scorecard"]

@@ -54,3 +54,48 @@ def test_words_and_payloads() -> None:
     payload = {"type": "compliance.warning", "evidence": {"quote": "SSN 123-45-6789", "start": 1.0}, "call_id": "c"}
     assert Redactor().payload(payload) == {"type": "compliance.warning", "call_id": "c",
                                            "evidence": {"quote": "SSN [SSN]", "start": 1.0}}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("my card number is four one one one one one one one one one one one one one one one",
+         "my card number is [CARD]"),
+        ("cuatro uno uno uno, uno uno uno uno, uno uno uno uno, uno uno uno uno", "[CARD]"),
+        ("card 4111 one one one one 1111 one one one one, thanks", "card [CARD], thanks"),
+        ("la tarjeta es cuarenta y uno once, once once, once once, once once.", "la tarjeta es [CARD]."),
+        ("it's forty-one eleven eleven eleven eleven eleven eleven eleven", "it's [CARD]"),
+        ("and the security code is one two three", "and the security code is [CVV]"),
+        ("my cvv is double four seven", "my cvv is [CVV]"),
+        ("el código de seguridad es nueve ocho siete", "el código de seguridad es [CVV]"),
+        ("my social is one two three four five six seven eight nine", "my social is [SSN]"),
+        ("it's one two three, four five, six seven eight nine", "it's [SSN]"),
+        ("mi número de seguro social es uno 2 3 cuatro cinco seis 7 ocho nueve", "mi número de seguro social es [SSN]"),
+        ("mi DNI es uno dos tres cuatro cinco seis siete ocho Z", "mi DNI es [DNI]"),
+    ],
+)
+def test_redacts_numbers_spoken_as_words(text: str, expected: str) -> None:
+    assert Redactor().text(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I can pay one hundred fifty dollars on the fifteenth",
+        "I have two kids and one job, I paid once or twice",
+        "call me at eight hundred five five five zero one zero zero",
+        "four one one one one one one one one one one one one one one two",  # fails the Luhn check
+        "the security code? give me one minute",
+        "tengo dos hijos y una deuda de mil quinientos pesos desde el dos mil veinte",
+        "double check the date, it was nineteen eighty",
+    ],
+)
+def test_leaves_ordinary_spoken_numbers(text: str) -> None:
+    assert Redactor().text(text) == text
+
+
+def test_spoken_digits_redacted_word_by_word() -> None:
+    said = "my card is four one one one one one one one one one one one one one one one okay"
+    words = [{"text": t, "start": i, "end": i + 1} for i, t in enumerate(said.split())]
+    assert [w["text"] for w in Redactor().words(words)] == ["my", "card", "is"] + ["[CARD]"] * 16 + ["okay"]
+    assert Redactor(kinds=frozenset({"ssn"})).text("cvv one two three") == "cvv one two three"

@@ -21,13 +21,20 @@ class Recorder:
     """Persists every event of every call; scores and categorises a call when it ends.
 
     All database work runs in order on a single worker thread; each method returns once its write
-    is committed, so a caller that awaits it never loses what it recorded.
+    is committed, so a caller that awaits it never loses what it recorded. At most `max_pending`
+    writes wait for the thread at once: further callers wait their turn (back-pressure, no loss).
     """
 
-    def __init__(self, database_url: str = DEFAULT_URL, redactor: Redactor | None = None) -> None:
+    def __init__(
+        self, database_url: str = DEFAULT_URL, redactor: Redactor | None = None, max_pending: int = 256
+    ) -> None:
         self.database_url = database_url
         self.redactor = redactor or Redactor()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recobra-db")
+        self._slots = asyncio.Semaphore(max_pending)
+        self.in_flight = 0
+        """Writes handed to the database thread and not yet committed (at most max_pending)."""
+        self.peak_in_flight = 0
         self._db: Database | None = None
 
     @property
@@ -41,7 +48,13 @@ class Recorder:
             with self.db.session() as s:
                 return fn(s)
 
-        return await asyncio.get_running_loop().run_in_executor(self._pool, work)
+        async with self._slots:
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+            try:
+                return await asyncio.get_running_loop().run_in_executor(self._pool, work)
+            finally:
+                self.in_flight -= 1
 
     async def start(self) -> Database:
         """Open the database and apply migrations; returns it (put it on app.state.db for the QA API)."""
@@ -69,6 +82,20 @@ class Recorder:
         def work(s: Session) -> None:
             repo.ensure_call(s, event.call_id, event.at)
             repo.add_event(s, event.call_id, payload)
+
+        await self._run(work)
+
+    async def record_batch(self, events: list[EventBase]) -> None:
+        """Store events of one call in one transaction (duplicates by call_id + seq are ignored)."""
+        if not events:
+            return
+        payloads = [self._payload(e) for e in events]
+        first = events[0]
+
+        def work(s: Session) -> None:
+            repo.ensure_call(s, first.call_id, first.at)
+            for payload in payloads:
+                repo.add_event(s, first.call_id, payload)
 
         await self._run(work)
 

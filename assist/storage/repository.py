@@ -90,11 +90,26 @@ def _store_qa(s: Session, call: Call, card: Scorecard, category: Category | None
             s.add(CallTag(call_id=call.id, code=code))
 
 
+def reviewed_results(s: Session, call_id: str) -> dict[str, Result]:
+    """Each item's result as its latest reviewer override set it (the audit trail, replayed in order)."""
+    rows = s.execute(select(Override.item_id, Override.new_result).where(Override.call_id == call_id)
+                     .order_by(Override.id))
+    return {item_id: result for item_id, result in rows}  # type: ignore[misc]
+
+
 def score_and_store(s: Session, call_id: str) -> dict[str, Any]:
-    """Categorise and score the stored call, save the result; returns {"scorecard", "category"}."""
+    """Categorise and score the stored call, save the result; returns {"scorecard", "category"}.
+
+    Scoring again (a call that resumes, a recovered call, new rules) keeps reviewers' overrides:
+    the latest override of every item still on the card is applied to the fresh automatic result.
+    """
     data = load_call_data(s, call_id)
     category = categorise(data)
     card = score_call(data, category)
+    ids = {i.id for i in (*card.items, *card.gate)}
+    for item_id, result in reviewed_results(s, call_id).items():
+        if item_id in ids:
+            card = override(card, item_id, result)
     _store_qa(s, s.get_one(Call, call_id), card, category)
     return {"scorecard": card.to_dict(), "category": category.to_dict()}
 
@@ -113,10 +128,14 @@ class CallFilter:
     compliance_fail: bool | None = None
     limit: int = 100
     offset: int = 0
+    tenant: str | None = None
+    """Only this tenant's calls (metadata "tenant"); None: all (development mode)."""
 
 
 def list_calls(s: Session, f: CallFilter) -> Sequence[Call]:
     q = select(Call)
+    if f.tenant is not None:
+        q = q.where(Call.meta["tenant"].as_string() == f.tenant)
     if f.date_from:
         q = q.where(Call.started_at >= f.date_from)
     if f.date_to:

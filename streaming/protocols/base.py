@@ -22,13 +22,22 @@ class CloseCode:
     TRY_AGAIN_LATER = 1013
     BAD_MESSAGE = 4400
     UNAUTHORIZED = 4401
+    FORBIDDEN = 4403
+    IDLE_TIMEOUT = 4408
     UNSUPPORTED_MEDIA = 4415
+    RATE_LIMITED = 4429
+
+
+def close_reason(text: str) -> str:
+    """`text` cut to the 123 UTF-8 bytes a websocket close frame can carry."""
+    return text.encode("utf-8", "replace")[:123].decode("utf-8", "ignore")
 
 
 class ProtocolError(Exception):
     """The peer broke the protocol; the connection is closed with `close_code` and `reason`."""
 
     def __init__(self, reason: str, close_code: int = CloseCode.BAD_MESSAGE) -> None:
+        reason = close_reason(reason)  # reasons may echo the peer's input: keep them within a close frame
         super().__init__(reason)
         self.reason = reason
         self.close_code = close_code

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
@@ -17,6 +18,7 @@ T = TypeVar("T")
 DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024
 FRAME_S = 0.02
 """Clients send 20 ms of audio per media message, like the telephony vendors do."""
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def check_size(size: int, max_bytes: int) -> None:
@@ -25,12 +27,23 @@ def check_size(size: int, max_bytes: int) -> None:
 
 
 def parse_object(text: str, max_bytes: int) -> dict[str, Any]:
-    """A text message as a JSON object, or ProtocolError (too big 1009, not JSON 1007, not an object 4400)."""
+    """A text message as a JSON object, or ProtocolError (too big 1009, not JSON 1007, not an object 4400).
+
+    JSON that Python cannot hold (nesting too deep, huge numbers) or that escapes a lone UTF-16
+    surrogate is invalid payload too.
+    """
     check_size(len(text.encode("utf-8", "surrogatepass")), max_bytes)
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as e:
         raise ProtocolError(f"malformed JSON: {e.msg} at position {e.pos}", CloseCode.INVALID_PAYLOAD) from e
+    except (ValueError, RecursionError) as e:
+        raise ProtocolError(f"unreadable JSON: {type(e).__name__}", CloseCode.INVALID_PAYLOAD) from e
+    if _SURROGATE_ESCAPE.search(text):
+        try:
+            json.dumps(obj, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise ProtocolError("JSON escapes a lone UTF-16 surrogate", CloseCode.INVALID_PAYLOAD) from e
     if not isinstance(obj, dict):
         raise ProtocolError(f"expected a JSON object, got {type(obj).__name__}")
     return obj
@@ -53,8 +66,9 @@ class SpeakerTrack:
         self.resampler = Resampler(rate, SAMPLE_RATE)
 
     def frame(self, samples: np.ndarray, t: float) -> AudioFrame:
-        """A frame of `samples` (float32 at the wire rate) starting at call time `t`."""
-        return AudioFrame(self.speaker, t, self.resampler.process(samples))
+        """A frame of `samples` (float32 at the wire rate) starting at call time `t`, within [-1, 1]
+        (resampling full-scale audio rings slightly past it)."""
+        return AudioFrame(self.speaker, t, np.clip(self.resampler.process(samples), -1.0, 1.0))
 
 
 def call_audio(

@@ -65,11 +65,12 @@ def select_media(offered: list[Any]) -> dict[str, Any] | None:
         for m in offered
         if isinstance(m, dict)
         and m.get("type") == "audio"
-        and m.get("format") in FORMATS
+        and isinstance(m.get("format"), str)
+        and m["format"] in FORMATS
         and m.get("rate") == WIRE_RATE
         and isinstance(m.get("channels"), list)
+        and all(isinstance(c, str) and c in SPEAKERS for c in m["channels"])
         and 0 < len(m["channels"]) == len(set(m["channels"]))
-        and all(c in SPEAKERS for c in m["channels"])
     ]
     return min(usable, key=lambda m: (-len(m["channels"]), m["format"] != "PCMU"), default=None)
 

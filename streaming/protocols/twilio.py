@@ -95,7 +95,7 @@ class TwilioAdapter(ProtocolAdapter):
                 "unsupported mediaFormat; need audio/x-mulaw, 8000 Hz, 1 channel",
                 CloseCode.UNSUPPORTED_MEDIA,
             )
-        if not tracks or any(t not in self._speakers for t in tracks):
+        if not tracks or any(not isinstance(t, str) or t not in self._speakers for t in tracks):
             raise ProtocolError("start: tracks must be 'inbound' and/or 'outbound'")
         self._stream_sid = stream_sid
         self._tracks = {t: SpeakerTrack(self._speakers[t], WIRE_RATE) for t in tracks}
@@ -131,11 +131,12 @@ def twilio_messages(
     *,
     call_sid: str | None = None,
     custom_parameters: dict[str, str] | None = None,
+    account_sid: str | None = None,
 ) -> Iterator[tuple[float, str]]:
     """What Twilio sends for a both_tracks fork of this call: (send_at seconds, text message)."""
     call_sid = call_sid or "CA" + uuid.uuid4().hex
     stream_sid = "MZ" + uuid.uuid4().hex
-    account_sid = "AC" + uuid.uuid4().hex
+    account_sid = account_sid or "AC" + uuid.uuid4().hex
     audio = call_audio(agent, debtor, sample_rate, WIRE_RATE)
     by_track = {
         "inbound": frames(audio[Speaker.DEBTOR], WIRE_RATE),

@@ -1,0 +1,158 @@
+"""Speech recognition as a Ray Serve deployment that every front end calls through a DeploymentHandle.
+
+Serve's request batching (`@serve.batch`) gathers requests from all front ends and calls for up to
+`ray_batch_wait_timeout_s`; each batch goes at once into the replica's AsrWorker, which keeps its own
+rules (finals first, a newer interim replaces a queued one) and, on CUDA, decodes it as one batched pass.
+Requests travel as pickled `AsrRequest`s: Ray serialises the numpy audio out of band (pickle 5), so a
+large segment crosses the shared-memory object store instead of being copied through the RPC.
+
+Deploy with Ray's own tooling (settings come from RECOBRA_* variables, `key=value` arguments override):
+
+    serve run assist.distributed.ray_asr:build_app asr_model=base device=cuda ray_asr_num_gpus=1
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections import Counter
+from typing import Any
+
+import ray
+import structlog
+from ray import serve
+from ray.serve.handle import DeploymentHandle
+
+from assist.settings import Settings
+from models.asr import AsrRequest, AsrResult, AsrWorker
+
+log = structlog.get_logger(__name__)
+
+REPLICA_WINDOW_MS = 2.0
+"""The replica's worker waits only this long to batch: Serve has already gathered the batch."""
+
+
+class AsrDeployment:
+    """One replica: the process's Whisper model behind Serve's request batching."""
+
+    def __init__(self, worker_args: dict[str, Any]) -> None:
+        self.worker = AsrWorker(**worker_args)
+        self.batch_sizes: Counter[int] = Counter()
+
+    def reconfigure(self, config: dict[str, Any]) -> None:
+        """Serve `user_config`: batch size and wait can change without restarting the replica."""
+        self._batch.set_max_batch_size(int(config["max_batch_size"]))
+        self._batch.set_batch_wait_timeout_s(float(config["batch_wait_timeout_s"]))
+
+    async def transcribe(self, request: AsrRequest) -> AsrResult:
+        outcome = await self._batch(request)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.02)
+    async def _batch(self, requests: list[AsrRequest]) -> list[AsrResult | Exception]:
+        """A bad request fails alone: its exception is its result, the rest of the batch is served."""
+        self.batch_sizes[len(requests)] += 1
+        return list(await asyncio.gather(*(self.worker.transcribe(r) for r in requests), return_exceptions=True))
+
+    def stats(self) -> dict[str, Any]:
+        """Batch sizes served so far ({size: batches}) and the worker's queue, for benchmarks and tests."""
+        return {"batch_sizes": dict(self.batch_sizes), "queue_depth": self.worker.queue_depth()}
+
+    def __del__(self) -> None:
+        worker = getattr(self, "worker", None)
+        if worker is not None:
+            worker.close()
+
+
+def asr_app(settings: Settings) -> serve.Application:
+    """The Serve application: the ASR deployment, sized and batched from `settings`."""
+    worker_args = {
+        "model": settings.asr_model, "cache_dir": settings.cache_dir, "device": settings.device,
+        "compute_type": settings.compute_type,
+        "threads": settings.asr_threads or max(1, round(settings.ray_asr_num_cpus)),
+        "beam_size": settings.beam_size, "batching": settings.asr_batching,
+        "batch_window_ms": REPLICA_WINDOW_MS, "max_batch": max(settings.asr_max_batch, settings.ray_max_batch_size),
+    }
+    deployment = serve.deployment(AsrDeployment).options(
+        name=settings.ray_asr_deployment,
+        num_replicas=settings.ray_asr_replicas,
+        ray_actor_options={"num_cpus": settings.ray_asr_num_cpus, "num_gpus": settings.ray_asr_num_gpus},
+        max_ongoing_requests=max(64, 4 * settings.ray_max_batch_size),
+        user_config={"max_batch_size": settings.ray_max_batch_size,
+                     "batch_wait_timeout_s": settings.ray_batch_wait_timeout_s},
+        logging_config={"enable_access_log": False},
+    )
+    return deployment.bind(worker_args)
+
+
+def build_app(args: dict[str, str]) -> serve.Application:
+    """Entry point for `serve run` / `serve deploy`: RECOBRA_* settings with `key=value` overrides."""
+    return asr_app(Settings(**args))
+
+
+def deploy(settings: Settings) -> DeploymentHandle:
+    """Deploy (or update) the application on the connected Ray cluster and wait until it is ready."""
+    return serve.run(asr_app(settings), name=settings.ray_app_name, route_prefix=None)
+
+
+class RayAsrClient:
+    """The session's ASR worker API (`transcribe`, `lag`, `queue_depth`, `close`) served by the cluster."""
+
+    def __init__(self, handle: DeploymentHandle, owns_ray: bool = False) -> None:
+        self.handle = handle
+        self._owns_ray = owns_ray
+        self._ids = itertools.count()
+        self._unanswered: dict[int, tuple[str, str, float]] = {}  # id -> call, priority, submitted
+
+    @classmethod
+    def connect(cls, settings: Settings) -> RayAsrClient:
+        """Join the Ray cluster (unless this process already has) and find the deployed application."""
+        owns_ray = not ray.is_initialized()
+        if owns_ray:
+            ray.init(address=settings.ray_address, log_to_driver=False, logging_level="WARNING")
+        try:
+            handle = serve.get_deployment_handle(settings.ray_asr_deployment, settings.ray_app_name)
+        except Exception as error:
+            raise RuntimeError(
+                f"no Ray Serve deployment {settings.ray_asr_deployment!r} in application {settings.ray_app_name!r} "
+                f"on {settings.ray_address}: deploy it with "
+                "`serve run assist.distributed.ray_asr:build_app` (README: Scaling out)"
+            ) from error
+        log.info("asr.ray_connected", address=settings.ray_address, app=settings.ray_app_name,
+                 deployment=settings.ray_asr_deployment)
+        return cls(handle, owns_ray)
+
+    async def transcribe(self, request: AsrRequest) -> AsrResult:
+        key = next(self._ids)
+        self._unanswered[key] = (request.call_id, request.priority.name.lower(), time.monotonic())
+        try:
+            return await self.handle.transcribe.remote(request)
+        finally:
+            del self._unanswered[key]
+
+    def lag(self) -> dict[str, float]:
+        """Per call with a request out: seconds its oldest one has waited (network, queue and decode)."""
+        now = time.monotonic()
+        lag: dict[str, float] = {}
+        for call_id, _, submitted in self._unanswered.values():
+            if call_id:
+                lag[call_id] = max(lag.get(call_id, 0.0), now - submitted)
+        return lag
+
+    def queue_depth(self) -> dict[str, int]:
+        """This front end's unanswered requests per priority name (queued or decoding on the cluster)."""
+        counts = {"final": 0, "interim": 0, "post_call": 0}
+        for _, priority, _ in self._unanswered.values():
+            counts[priority] += 1
+        return counts
+
+    async def stats(self) -> dict[str, Any]:
+        """One replica's batch statistics (`AsrDeployment.stats`)."""
+        return await self.handle.stats.remote()
+
+    def close(self) -> None:
+        if self._owns_ray:
+            ray.shutdown()

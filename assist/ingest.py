@@ -1,0 +1,237 @@
+"""Telephony ingest: one websocket per call, with limits, admission, reconnects and clean ends.
+
+A connection that drops without the protocol's stop leaves its call open for `reconnect_grace_s`:
+the same call id started again (by the same tenant) within that time continues the call, its audio
+clock, event log and transcript. At `max_calls` new calls are refused with 1013; every failure
+closes only its own connection, with a specific code and reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import structlog
+from fastapi import WebSocket, WebSocketDisconnect
+
+from assist.auth import Principal, principal_of
+from assist.hub import EventHub
+from assist.metrics import Metrics
+from assist.session import CallSession
+from assist.settings import Settings
+from assist.storage.db import Database
+from assist.storage.tables import Call
+from streaming.protocols.base import (
+    CallStart,
+    CallStop,
+    CloseCode,
+    ProtocolError,
+    Reply,
+    close_reason,
+)
+from streaming.protocols.limits import ConnectionLimits
+from streaming.protocols.registry import make_adapter
+from streaming.types import AudioFrame
+
+log = structlog.get_logger(__name__)
+PROTOCOLS = ("twilio", "genesys", "plain")
+CALL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}")
+REASONS = {
+    CloseCode.TOO_BIG: "too_big",
+    CloseCode.INVALID_PAYLOAD: "invalid_payload",
+    CloseCode.UNSUPPORTED_DATA: "unsupported_data",
+    CloseCode.TRY_AGAIN_LATER: "capacity",
+    CloseCode.POLICY_VIOLATION: "policy",
+    CloseCode.FORBIDDEN: "forbidden",
+    CloseCode.IDLE_TIMEOUT: "idle_timeout",
+    CloseCode.UNSUPPORTED_MEDIA: "unsupported_media",
+    CloseCode.RATE_LIMITED: "rate_limited",
+}
+TAKEOVER_WAIT_S = 10.0
+"""How long a reconnect waits for the call's previous connection to finish draining and let go."""
+SessionFactory = Callable[[CallStart, str, str | None], CallSession]
+"""(start, protocol, tenant) -> a new CallSession."""
+
+
+class CallRegistry:
+    """This process's calls: live sessions, which tenant owns each call id, calls awaiting a reconnect."""
+
+    def __init__(self, sessions: dict[str, CallSession], hub: EventHub, metrics: Metrics, dev_mode: bool,
+                 keep_owners: int = 10_000) -> None:
+        self.sessions = sessions
+        self.hub = hub
+        self.metrics = metrics
+        self.dev_mode = dev_mode
+        self.db: Database | None = None
+        self.owners: OrderedDict[str, str | None] = OrderedDict()
+        self.keep_owners = keep_owners
+        self._parked: dict[str, asyncio.Task] = {}
+        self._ending: set[str] = set()
+
+    async def owner(self, call_id: str) -> tuple[bool, str | None]:
+        """(the call exists, its tenant), from memory or the database."""
+        if call_id in self.owners:
+            return True, self.owners[call_id]
+        if self.dev_mode or self.db is None:
+            return False, None
+        db = self.db
+
+        def lookup() -> tuple[bool, str | None]:
+            with db.session() as s:
+                call = s.get(Call, call_id)
+                return (False, None) if call is None else (True, (call.meta or {}).get("tenant"))
+
+        return await asyncio.to_thread(lookup)
+
+    def _remember(self, call_id: str, tenant: str | None) -> None:
+        self.owners[call_id] = tenant
+        self.owners.move_to_end(call_id)
+        while len(self.owners) > self.keep_owners:
+            self.owners.popitem(last=False)
+
+    async def admit(self, start: CallStart, protocol: str, principal: Principal, max_calls: int,
+                    factory: SessionFactory) -> CallSession:
+        """The call's session: a parked one continued, or a new one; ProtocolError if refused."""
+        call_id = start.call_id
+        if not CALL_ID.fullmatch(call_id):
+            raise ProtocolError("call id must be 1-128 letters, digits or . _ : @ - (starting with a letter or digit)")
+        exists, owner = await self.owner(call_id)
+        if exists and owner != principal.tenant:
+            raise ProtocolError(f"call id {call_id!r} is already in use", CloseCode.POLICY_VIOLATION)
+        deadline = time.monotonic() + TAKEOVER_WAIT_S
+        while call_id in self.sessions and call_id not in self._parked and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)  # the old connection may still be draining what it received
+        if call_id in self._ending:
+            raise ProtocolError(f"call {call_id!r} is ending; try again", CloseCode.TRY_AGAIN_LATER)
+        parked = self._parked.pop(call_id, None)
+        if parked is not None:
+            parked.cancel()
+            session = self.sessions[call_id]
+            self.metrics.reconnects.inc()
+            log.info("call.reconnected", call_id=call_id, protocol=protocol, at=session.audio_end)
+            return session
+        if call_id in self.sessions or call_id in self.hub.live_calls():
+            raise ProtocolError(f"call {call_id!r} is already streaming", CloseCode.POLICY_VIOLATION)
+        if len(self.sessions) >= max_calls:
+            raise ProtocolError("at capacity, try again later", CloseCode.TRY_AGAIN_LATER)
+        session = self.sessions[call_id] = factory(start, protocol, principal.tenant)
+        self._remember(call_id, principal.tenant)
+        self.metrics.calls.labels(protocol).inc()
+        log.info("call.started", call_id=call_id, protocol=protocol, tenant=principal.tenant)
+        return session
+
+    def park(self, session: CallSession, grace_s: float) -> None:
+        """Keep the call open `grace_s` for a reconnect, then end it as disconnected."""
+
+        async def expire() -> None:
+            await asyncio.sleep(grace_s)
+            self._parked.pop(session.call_id, None)
+            await self.end(session, "disconnected")
+
+        self._parked[session.call_id] = asyncio.create_task(expire())
+        log.info("call.awaiting_reconnect", call_id=session.call_id, grace_s=grace_s)
+
+    async def end(self, session: CallSession, reason: str) -> None:
+        """End the call once (flush, store, score); later calls for the same session do nothing."""
+        call_id = session.call_id
+        if call_id in self._ending or self.sessions.get(call_id) is not session:
+            return
+        self._ending.add(call_id)
+        try:
+            await session.end(reason)
+        finally:
+            self.sessions.pop(call_id, None)
+            self._ending.discard(call_id)
+        log.info("call.ended", call_id=call_id, reason=reason)
+
+    async def end_all(self, reason: str) -> None:
+        """End every call (service shutdown), parked ones included, so nothing is left unstored."""
+        for task in self._parked.values():
+            task.cancel()
+        self._parked.clear()
+        await asyncio.gather(*(self.end(s, reason) for s in list(self.sessions.values())), return_exceptions=True)
+
+
+def _check_tenant_start(start: CallStart, protocol: str, tenant: Any) -> None:
+    """Vendor ids in the start that must match the tenant whose credentials opened the connection."""
+    meta = start.metadata
+    if protocol == "twilio" and tenant.twilio_account_sid and meta.get("account_sid") != tenant.twilio_account_sid:
+        raise ProtocolError("start: accountSid is not this tenant's Twilio account", CloseCode.FORBIDDEN)
+    header_org = (meta.get("headers") or {}).get("audiohook-organization-id")
+    if protocol == "genesys" and header_org is not None and meta.get("organization_id") != header_org:
+        raise ProtocolError("open: organizationId does not match Audiohook-Organization-Id", CloseCode.FORBIDDEN)
+
+
+async def serve_ingest(ws: WebSocket, protocol: str, registry: CallRegistry, settings: Settings,
+                       factory: SessionFactory, tenants: dict[str, Any]) -> None:
+    """Run one ingest connection until the call stops, the peer goes away or breaks a rule."""
+    principal = principal_of(ws)
+    metrics = registry.metrics
+    await ws.accept()
+    if protocol not in PROTOCOLS:
+        metrics.rejected.labels("unknown_protocol").inc()
+        await ws.close(CloseCode.POLICY_VIOLATION, close_reason(f"unknown protocol {protocol!r}; use one of {PROTOCOLS}"))
+        return
+    kwargs: dict[str, Any] = {"max_message_bytes": settings.max_message_bytes}
+    if protocol == "genesys":
+        kwargs["headers"] = dict(ws.headers)
+    adapter = make_adapter(protocol, **kwargs)
+    limits = ConnectionLimits(settings.max_messages_per_s, settings.max_messages_per_audio_s, settings.message_grace)
+    session: CallSession | None = None
+    offset = 0.0
+    reason = "disconnected"
+    try:
+        while reason == "disconnected":
+            if (wait := limits.throttle(time.monotonic())) > 0:
+                await asyncio.sleep(wait)
+            try:
+                message = await asyncio.wait_for(ws.receive(), settings.idle_timeout_s)
+            except TimeoutError:
+                raise ProtocolError(f"nothing received for {settings.idle_timeout_s:g} s",
+                                    CloseCode.IDLE_TIMEOUT) from None
+            if message["type"] == "websocket.disconnect":
+                break
+            data = message.get("bytes")
+            outputs = adapter.feed_bytes(data) if data is not None else adapter.feed_text(message.get("text") or "")
+            limits.count(outputs)
+            for out in outputs:
+                if isinstance(out, AudioFrame):
+                    if session is not None:
+                        await session.push(replace(out, t=out.t + offset) if offset else out)
+                elif isinstance(out, Reply):
+                    await ws.send_text(out.text)
+                elif isinstance(out, CallStart):
+                    if principal.tenant is not None:
+                        _check_tenant_start(out, protocol, tenants[principal.tenant])
+                    session = await registry.admit(out, protocol, principal, settings.max_calls, factory)
+                    offset = session.audio_end
+                elif isinstance(out, CallStop):
+                    reason = out.reason
+    except ProtocolError as error:
+        log.warning("ingest.rejected", protocol=protocol, reason=error.reason, code=error.close_code)
+        metrics.rejected.labels(REASONS.get(error.close_code, "protocol")).inc()
+        reason = "protocol error"
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+            await ws.close(error.close_code, close_reason(error.reason))
+    except WebSocketDisconnect:
+        pass
+    except Exception:  # a bug handling this connection ends this call only
+        log.exception("ingest.failed", protocol=protocol, call_id=session and session.call_id)
+        metrics.errors.labels("ingest").inc()
+        reason = "internal error"
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+            await ws.close(CloseCode.INTERNAL_ERROR, "internal error")
+    if session is not None:
+        if reason == "disconnected" and settings.reconnect_grace_s > 0:
+            registry.park(session, settings.reconnect_grace_s)
+        else:
+            await registry.end(session, reason)
+    if reason not in ("disconnected", "protocol error", "internal error"):
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+            await ws.close(CloseCode.NORMAL, "call ended")

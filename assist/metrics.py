@@ -1,0 +1,58 @@
+"""Prometheus metrics of one service instance (its own registry, served at /metrics)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+LATENCY_BUCKETS = (0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0)
+
+
+class _LiveCalls(Collector):
+    """Active calls and each one's lag, read from the live sessions at scrape time."""
+
+    def __init__(self, sessions: Callable[[], Mapping[str, Any]]) -> None:
+        self.sessions = sessions
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        sessions = list(self.sessions().values())
+        yield GaugeMetricFamily("recobra_active_calls", "Calls streaming (or waiting for a reconnect) now.",
+                                value=len(sessions))
+        lag = GaugeMetricFamily("recobra_call_lag_seconds",
+                                "Audio received but not yet through voice detection, per call.", labels=["call_id"])
+        for s in sessions:
+            lag.add_metric([s.call_id], s.lag)
+        yield lag
+
+
+class Metrics:
+    """Counters and histograms the app, ingest and sessions update."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.calls = Counter("recobra_calls", "Calls started.", ["protocol"], registry=r)
+        self.reconnects = Counter("recobra_call_reconnects", "Calls continued by a telephony reconnect.", registry=r)
+        self.rejected = Counter("recobra_rejected_connections", "Connections refused or closed for cause.",
+                                ["reason"], registry=r)
+        self.dropped_frames = Counter("recobra_dropped_frames", "Audio frames received but never processed.",
+                                      ["reason"], registry=r)
+        self.errors = Counter("recobra_errors", "Errors inside calls (call.error events, failed writes).",
+                              ["kind"], registry=r)
+        self.events = Counter("recobra_events", "Events published, by type.", ["type"], registry=r)
+        self.slow_subscribers = Counter("recobra_slow_subscribers", "Event sockets closed for falling behind.",
+                                        registry=r)
+        self.final_latency = Histogram("recobra_final_latency_seconds",
+                                       "End of speech (its audio received) to transcript.final published.",
+                                       buckets=LATENCY_BUCKETS, registry=r)
+
+    def track_calls(self, sessions: Callable[[], Mapping[str, Any]]) -> None:
+        """Report active calls and per-call lag from `sessions()` (call id -> CallSession)."""
+        self.registry.register(_LiveCalls(sessions))
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

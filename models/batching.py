@@ -1,0 +1,137 @@
+"""The shared inference queue: priorities, stale-interim replacement, batching window and per-call lag.
+
+Thread-safe, so requests may come from any event loop or thread and be served by worker threads.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+LAG_FORGET_S = 60.0  # a call with no request for this long is dropped from `lag()`
+
+
+class Priority(IntEnum):
+    """Served lowest first: finals, then interims, then post-call work."""
+
+    FINAL = 0
+    INTERIM = 1
+    POST_CALL = 2
+
+
+@dataclass(eq=False)
+class Pending:
+    """One queued request and how to hand its outcome (a result or an exception) back to the caller."""
+
+    item: object
+    priority: Priority
+    deliver: Callable[[object], None]
+    call_id: str = ""
+    key: Hashable | None = None
+    submitted: float = field(default_factory=time.monotonic)
+    seq: int = 0
+
+
+class RequestQueue:
+    """Requests wait here until a worker takes a batch of them.
+
+    A newer interim or a final with the same key (call, channel) replaces a queued interim, which is
+    returned from `put` so that its caller can be told. `take` waits up to `window_s` after the oldest
+    waiting request for more to arrive, unless a full batch is already waiting.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._waiting: list[Pending] = []
+        self._interims: dict[Hashable, Pending] = {}
+        self._running: set[Pending] = set()
+        self._seen: dict[str, float] = {}
+        self._seq = itertools.count()
+        self._closed = False
+
+    def put(self, pending: Pending) -> Pending | None:
+        """Queue `pending`; returns the stale interim it replaced, if any."""
+        with self._cond:
+            if self._closed:
+                raise RuntimeError("the ASR worker is closed")
+            stale = None
+            if pending.key is not None and pending.priority <= Priority.INTERIM:
+                stale = self._interims.pop(pending.key, None)
+                if stale is not None:
+                    self._waiting.remove(stale)
+                if pending.priority == Priority.INTERIM:
+                    self._interims[pending.key] = pending
+            pending.seq = next(self._seq)
+            self._waiting.append(pending)
+            if pending.call_id:
+                self._seen[pending.call_id] = pending.submitted
+            self._cond.notify()
+            return stale
+
+    def take(self, max_items: int, window_s: float) -> list[Pending]:
+        """Block until a batch is due; the most urgent `max_items` requests, or [] once closed."""
+        with self._cond:
+            while not self._closed:
+                if self._waiting:
+                    due = min(p.submitted for p in self._waiting) + window_s
+                    wait = due - time.monotonic()
+                    if len(self._waiting) >= max_items or wait <= 0:
+                        break
+                    self._cond.wait(wait)
+                else:
+                    self._cond.wait()
+            if self._closed:
+                return []
+            self._waiting.sort(key=lambda p: (p.priority, p.seq))
+            batch, self._waiting = self._waiting[:max_items], self._waiting[max_items:]
+            for p in batch:
+                if p.key is not None and self._interims.get(p.key) is p:
+                    del self._interims[p.key]
+            self._running.update(batch)
+            return batch
+
+    def done(self, batch: list[Pending]) -> None:
+        with self._cond:
+            self._running.difference_update(batch)
+
+    def discard(self, pending: Pending) -> None:
+        """Forget a request whose caller stopped waiting (e.g. its call ended)."""
+        with self._cond:
+            if pending in self._waiting:
+                self._waiting.remove(pending)
+                if pending.key is not None and self._interims.get(pending.key) is pending:
+                    del self._interims[pending.key]
+
+    def close(self) -> list[Pending]:
+        """Stop handing out work; returns the requests that were still waiting."""
+        with self._cond:
+            self._closed = True
+            left, self._waiting = self._waiting, []
+            self._interims.clear()
+            self._cond.notify_all()
+            return left
+
+    def lag(self) -> dict[str, float]:
+        """Per call: seconds its oldest unfinished request has been waiting (0.0 when none is)."""
+        now = time.monotonic()
+        with self._cond:
+            for call_id, last in list(self._seen.items()):
+                if now - last > LAG_FORGET_S:
+                    del self._seen[call_id]
+            lag = dict.fromkeys(self._seen, 0.0)
+            for p in itertools.chain(self._waiting, self._running):
+                if p.call_id:
+                    lag[p.call_id] = max(lag.get(p.call_id, 0.0), now - p.submitted)
+            return lag
+
+    def depth(self) -> dict[str, int]:
+        """Waiting requests per priority name."""
+        with self._cond:
+            counts = dict.fromkeys((p.name.lower() for p in Priority), 0)
+            for p in self._waiting:
+                counts[p.priority.name.lower()] += 1
+            return counts

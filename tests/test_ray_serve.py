@@ -1,0 +1,106 @@
+"""ASR served by Ray Serve on a local Ray cluster: a real call through a front end, and Serve's batching."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Iterator
+
+import jiwer
+import numpy as np
+import pytest
+
+from assist.democall import DATA, load_mono
+from assist.settings import Settings
+from models.asr import AsrRequest
+from tests.service import RunningService
+from tests.test_end_to_end import finals, harvard_call, normalise, stream_call
+
+FLEURS = DATA / "fleurs-cuttledoc"
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[None]:
+    """A fresh local Ray cluster (2 CPUs; not one `ray start` left running) with Serve, one per test session:
+    Ray starts slowly on small machines."""
+    try:
+        import ray
+        from ray import serve
+    except ImportError as exc:
+        if os.environ.get("RECOBRA_REQUIRE_SERVICES") == "1":
+            pytest.fail(f"Ray Serve is required here: pip install torch==2.13.0 -e '.[scale]' ({exc})")
+        pytest.skip("Ray Serve is not installed (pip install torch==2.13.0 -e '.[scale]')")
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    serve.start(proxy_location="Disabled")
+    yield
+    serve.shutdown()
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def ray_settings(ray_cluster, tmp_path_factory) -> Iterator[Settings]:
+    from assist.distributed.ray_asr import deploy
+
+    tmp = tmp_path_factory.mktemp("ray")
+    settings = Settings(asr_model="tiny.en", language="en", cache_dir=tmp / "cache",
+                        database_url=f"sqlite:///{tmp / 'recobra.db'}", inference_backend="ray",
+                        ray_app_name="recobra-test", ray_asr_num_cpus=1)
+    deploy(settings)
+    yield settings
+    from ray import serve
+
+    serve.delete(settings.ray_app_name)
+
+
+def test_call_transcribed_through_ray_serve_within_wer(ray_settings):
+    from assist.distributed.ray_asr import RayAsrClient
+
+    agent, debtor, ref_agent, ref_debtor = harvard_call()
+    with RunningService(ray_settings) as service:
+        assert isinstance(service.app.state.worker, RayAsrClient)
+        events = stream_call(service, "twilio", agent, debtor, "ray-call")
+        stats = asyncio.run(service.app.state.worker.stats())
+    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+    assert [e["type"] for e in events][-2:] == ["call.ended", "qa.score"]
+    wer = jiwer.wer(normalise(ref_agent + " " + ref_debtor),
+                    normalise(finals(events, "agent") + " " + finals(events, "debtor")))
+    print(f"ray: WER {wer:.3f}, Serve batch sizes {stats['batch_sizes']}")
+    assert wer <= 0.15
+    finals_ = [e for e in events if e["type"] == "transcript.final"]
+    assert all(e["words"] and e["start"] <= e["words"][0]["start"] + 0.5 for e in finals_)
+    assert sum(stats["batch_sizes"].values()) > 0
+
+
+def test_serve_batches_concurrent_requests_and_a_bad_one_fails_alone(ray_settings):
+    from assist.distributed.ray_asr import RayAsrClient, deploy
+
+    clips = [load_mono(FLEURS / f"fleurs-en-00{i}.ogg") for i in range(3)]
+    refs = [(FLEURS / f"fleurs-en-00{i}.txt").read_text() for i in range(3)]
+    requests = [AsrRequest(clip, 0.0, "en", final=True, call_id=f"c{i}", channel="agent")
+                for i, clip in enumerate(clips)]
+    bad = AsrRequest(np.zeros(0, dtype=np.float32), 0.0, "en", final=True, call_id="bad", channel="agent")
+    client = RayAsrClient.connect(ray_settings)
+
+    async def one_by_one():
+        return [await client.transcribe(r) for r in requests], (await client.stats())["batch_sizes"]
+
+    async def together():
+        results = await asyncio.gather(*(client.transcribe(r) for r in [*requests, bad]), return_exceptions=True)
+        return results, (await client.stats())["batch_sizes"]
+
+    alone, before = asyncio.run(one_by_one())
+    # a batch is released when full or after the wait: a long wait makes these four one batch
+    deploy(ray_settings.model_copy(update={"ray_max_batch_size": 4, "ray_batch_wait_timeout_s": 30.0}))
+    try:
+        batched, after = asyncio.run(together())
+    finally:
+        deploy(ray_settings)
+    assert after.get(4, 0) == before.get(4, 0) + 1
+    assert isinstance(batched[3], ValueError) and "non-empty" in str(batched[3])
+    assert [_text(r) for r in batched[:3]] == [_text(r) for r in alone]
+    for result, ref in zip(batched[:3], refs, strict=True):
+        assert jiwer.wer(normalise(ref), normalise(_text(result))) <= 0.2
+
+
+def _text(result) -> str:
+    return " ".join(w.text for w in result.words)

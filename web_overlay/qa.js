@@ -1,0 +1,718 @@
+// QA review page: list scored calls, open one (transcript beside its scorecard), override an item.
+// Talks to the QA REST API under ../api/ ; a `token` query parameter is sent as a Bearer token.
+
+const API = new URL("../api/", location.href);
+const TOKEN = new URLSearchParams(location.search).get("token");
+const PAGE_SIZE = 100;
+const FILTERS = ["category", "band", "compliance_fail", "agent", "date_from", "date_to"];
+const REVIEWER_KEY = "recobra.qa.reviewer";
+const RESULT_LABEL = { pass: "Pass", fail: "Fail", na: "N/A" };
+const BAND_LABEL = {
+  meets_standard: "Meets standard",
+  coaching: "Coaching",
+  below_standard: "Below standard",
+  compliance_fail: "Compliance fail",
+  not_scored: "Not scored",
+};
+const COLUMNS = [
+  { key: "started_at", label: "Started", cell: (c) => fmtDateTime(c.started_at) },
+  { key: "id", label: "Call", cell: (c) => h("a", { href: `#call=${encodeURIComponent(c.id)}` }, c.id) },
+  { key: "agent_id", label: "Agent", cell: (c) => c.agent_id || "—" },
+  { key: "duration", label: "Duration", cell: (c) => fmtClock(c.duration) },
+  { key: "score", label: "Score", cell: (c) => fmtScore(c.score) },
+  { key: "band", label: "Band", cell: (c) => bandBadge(c.band) },
+  { key: "primary_category", label: "Category", cell: (c) => categoryCell(c) },
+  { key: "compliance_fail", label: "Compliance", cell: (c) => gateText(c.compliance_fail) },
+];
+
+const state = { rows: [], offset: 0, more: false, sort: { key: "started_at", dir: "descending" }, detail: null, lastOpened: null, ticket: 0 };
+const $ = (id) => document.getElementById(id);
+
+// ---------- helpers ----------
+
+/** A DOM element: h("a", {href: "#x", class: "y"}, "text", child...). Text is never parsed as HTML. */
+function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else if (k === "dataset") Object.assign(el.dataset, v);
+    else el.setAttribute(k, v === true ? "" : String(v));
+  }
+  el.append(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
+  return el;
+}
+
+const pretty = (code) => (code ? code.charAt(0).toUpperCase() + code.slice(1).replaceAll("_", " ") : "—");
+
+function fmtClock(seconds) {
+  if (seconds === null || seconds === undefined) return "—";
+  const s = Math.max(0, Math.round(seconds));
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+}
+
+function fmtDateTime(iso) {
+  if (!iso) return "—";
+  return new Date(iso).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+}
+
+const fmtScore = (score) => (score === null || score === undefined ? "—" : String(score));
+const gateText = (failed) => (failed === null || failed === undefined ? "—" : failed ? "Failed" : "Passed");
+
+function bandBadge(band) {
+  return h("span", { class: `badge band-${band || "none"}` }, band ? BAND_LABEL[band] || pretty(band) : "—");
+}
+
+function resultBadge(result) {
+  return h("span", { class: `badge result-${result}` }, RESULT_LABEL[result] || result);
+}
+
+function categoryCell(c) {
+  if (!c.contact && !c.primary_category) return "—";
+  return [pretty(c.primary_category || c.contact), c.primary_category ? h("span", { class: "muted" }, ` · ${pretty(c.contact)}`) : null];
+}
+
+function say(message) {
+  $("status").textContent = message;
+}
+
+function showError(message) {
+  const box = $("error");
+  box.textContent = message;
+  box.hidden = !message;
+}
+
+// ---------- API ----------
+
+class ApiError extends Error {
+  constructor(status, message) {
+    super(message);
+    this.status = status;
+  }
+}
+
+function describe(detail) {
+  if (Array.isArray(detail)) return detail.map((d) => `${(d.loc || []).slice(1).join(".")}: ${d.msg}`).join("; ");
+  return typeof detail === "string" ? detail : JSON.stringify(detail);
+}
+
+/** fetch() under the API with the page's token; JSON back, or an ApiError with the server's reason. */
+async function api(path, init = {}) {
+  const headers = new Headers(init.headers || {});
+  if (TOKEN) headers.set("Authorization", `Bearer ${TOKEN}`);
+  let resp;
+  try {
+    resp = await fetch(new URL(path, API), { ...init, headers });
+  } catch (err) {
+    throw new ApiError(0, `The QA service cannot be reached (${err.message}).`);
+  }
+  if (!resp.ok) {
+    let reason = resp.statusText;
+    try {
+      reason = describe((await resp.json()).detail);
+    } catch {
+      /* not JSON: keep the status text */
+    }
+    if (resp.status === 401 || resp.status === 403) reason = `Not authorised (${reason}). Open this page with ?token=<your token>.`;
+    throw new ApiError(resp.status, reason);
+  }
+  return resp.json();
+}
+
+// ---------- filters, list and sorting ----------
+
+function formFilters() {
+  const data = new FormData($("filters"));
+  return Object.fromEntries(FILTERS.map((k) => [k, String(data.get(k) || "").trim()]).filter(([, v]) => v));
+}
+
+function localMidnight(day, plusDays = 0) {
+  const [y, m, d] = day.split("-").map(Number);
+  return new Date(y, m - 1, d + plusDays);
+}
+
+/** Query parameters for the API from the form's filters (dates: local days, "to" inclusive). */
+function apiParams(filters) {
+  const params = new URLSearchParams();
+  for (const [k, v] of Object.entries(filters)) {
+    if (k === "date_from") params.set(k, localMidnight(v).toISOString());
+    else if (k === "date_to") params.set(k, localMidnight(v, 1).toISOString());
+    else params.set(k, v);
+  }
+  return params;
+}
+
+function withToken(params) {
+  if (TOKEN) params.set("token", TOKEN);
+  return params;
+}
+
+/** Keep the filters in the page address (with the token) so a reload or a shared link shows the same list. */
+function rememberFilters(filters) {
+  const params = withToken(new URLSearchParams(filters));
+  const query = params.toString();
+  history.replaceState(null, "", `${location.pathname}${query ? `?${query}` : ""}${location.hash}`);
+}
+
+function restoreFilters() {
+  const params = new URLSearchParams(location.search);
+  for (const k of FILTERS) {
+    const field = $("filters").elements.namedItem(k);
+    if (field && params.has(k)) field.value = params.get(k);
+  }
+}
+
+function updateCsvLink(filters) {
+  const url = new URL("calls.csv", API);
+  url.search = withToken(apiParams(filters)).toString();
+  $("csv-link").href = url.href;
+}
+
+async function loadCalls({ append = false } = {}) {
+  const filters = formFilters();
+  if (filters.date_from && filters.date_to && filters.date_from > filters.date_to) {
+    showError("The “From” date is after the “To” date.");
+    return;
+  }
+  const params = apiParams(filters);
+  params.set("limit", String(PAGE_SIZE));
+  params.set("offset", String(append ? state.offset : 0));
+  rememberFilters(filters);
+  updateCsvLink(filters);
+  say("Loading calls…");
+  const ticket = ++state.ticket;
+  try {
+    const page = await api(`calls?${params}`);
+    if (ticket !== state.ticket) return; // a newer request answers for the current filters
+    showError("");
+    state.rows = append ? [...state.rows, ...page] : page;
+    state.offset = (append ? state.offset : 0) + page.length;
+    state.more = page.length === PAGE_SIZE;
+    learnCodes(page);
+    renderCalls();
+    say(`${state.rows.length} call${state.rows.length === 1 ? "" : "s"} listed.`);
+  } catch (err) {
+    showError(`Could not load calls: ${err.message}`);
+    say("");
+  }
+}
+
+function learnCodes(rows) {
+  const add = (listId, values) => {
+    const list = $(listId);
+    const known = new Set([...list.options].map((o) => o.value));
+    for (const v of values) if (v && !known.has(v)) list.append(h("option", { value: v }));
+  };
+  add("category-codes", rows.flatMap((r) => [r.contact, r.primary_category]));
+  add("agent-ids", rows.map((r) => r.agent_id));
+}
+
+function compare(a, b, key) {
+  const x = a[key];
+  const y = b[key];
+  if (x === y) return 0;
+  if (x === null || x === undefined) return 1;
+  if (y === null || y === undefined) return -1;
+  if (typeof x === "number" || typeof x === "boolean") return Number(x) - Number(y);
+  return String(x).localeCompare(String(y), undefined, { numeric: true });
+}
+
+function sortedRows() {
+  const { key, dir } = state.sort;
+  const sign = dir === "ascending" ? 1 : -1;
+  return [...state.rows].sort((a, b) => {
+    const c = compare(a, b, key);
+    // missing values stay at the end in either direction
+    return a[key] === null || a[key] === undefined || b[key] === null || b[key] === undefined ? c : sign * c;
+  });
+}
+
+function renderHead() {
+  $("calls-head").replaceChildren(
+    ...COLUMNS.map((col) => {
+      const active = state.sort.key === col.key;
+      const next = active && state.sort.dir === "ascending" ? "descending" : "ascending";
+      return h(
+        "th",
+        { scope: "col", "aria-sort": active ? state.sort.dir : null },
+        h(
+          "button",
+          {
+            type: "button",
+            class: "sort",
+            dataset: { key: col.key },
+            onclick: () => {
+              state.sort = { key: col.key, dir: next };
+              renderCalls();
+              document.querySelector(`#calls-head button[data-key="${col.key}"]`).focus();
+              say(`Sorted by ${col.label}, ${next}.`);
+            },
+          },
+          col.label,
+          h("span", { class: "sort-mark", "aria-hidden": "true" }, active ? (state.sort.dir === "ascending" ? " ▲" : " ▼") : " ↕"),
+        ),
+      );
+    }),
+  );
+}
+
+function renderCalls() {
+  renderHead();
+  const rows = sortedRows();
+  $("calls-body").replaceChildren(
+    ...rows.map((c) =>
+      h(
+        "tr",
+        { dataset: { call: c.id }, class: c.compliance_fail ? "row-fail" : null },
+        COLUMNS.map((col) => h(col.key === "id" ? "th" : "td", { "data-label": col.label, scope: col.key === "id" ? "row" : null }, h("span", {}, col.cell(c)))),
+      ),
+    ),
+  );
+  const n = rows.length;
+  $("calls-caption").textContent = n
+    ? `${n} scored call${n === 1 ? "" : "s"}${state.more ? " (more available)" : ""}, sorted by ${COLUMNS.find((c) => c.key === state.sort.key).label.toLowerCase()}, ${state.sort.dir}`
+    : "No calls match these filters.";
+  $("more").hidden = !state.more;
+}
+
+// ---------- call detail ----------
+
+const hashCallId = () => {
+  const m = location.hash.match(/^#call=(.+)$/);
+  return m ? decodeURIComponent(m[1]) : null;
+};
+
+async function openCall(id) {
+  state.lastOpened = id;
+  $("list-view").hidden = true;
+  $("detail-view").hidden = false;
+  $("call-title").textContent = `Call ${id}`;
+  for (const part of ["call-summary", "category", "warnings", "scorecard", "audit", "events", "transcript"]) $(part).replaceChildren();
+  say(`Loading call ${id}…`);
+  try {
+    state.detail = await api(`calls/${encodeURIComponent(id)}`);
+    showError("");
+  } catch (err) {
+    showError(err.status === 404 ? `There is no stored call “${id}”.` : `Could not load call ${id}: ${err.message}`);
+    say("");
+    return;
+  }
+  renderDetail();
+  say(`Call ${id} loaded.`);
+  $("call-title").focus();
+}
+
+function renderDetail() {
+  const d = state.detail;
+  renderSummary(d);
+  renderCategory(d.category);
+  renderWarnings(d);
+  renderScorecard(d);
+  renderAudit(d.overrides);
+  renderEvents(d.events);
+  renderTranscript(d.utterances);
+}
+
+function fact(term, ...value) {
+  return h("div", {}, h("dt", {}, term), h("dd", {}, ...value));
+}
+
+function renderSummary(d) {
+  const c = d.call;
+  const card = d.scorecard;
+  $("call-summary").replaceChildren(
+    h(
+      "div",
+      { class: "score-box", id: "score-box" },
+      h("span", { class: "score-label" }, "Score"),
+      h("span", { class: "score-value", id: "call-score" }, card && card.score !== null ? `${card.score}` : "—"),
+      h("span", { class: "score-of" }, card && card.score !== null ? "/ 100" : ""),
+      bandBadge(card ? card.band : c.band),
+    ),
+    h(
+      "dl",
+      { class: "facts" },
+      fact("Started", fmtDateTime(c.started_at)),
+      fact("Agent", c.agent_id || "—"),
+      fact("Duration", fmtClock(c.duration)),
+      fact("Language", (c.language || "—").toUpperCase()),
+      fact("Status", pretty(c.status)),
+      fact("Compliance gate", gateText(card ? card.compliance_fail : c.compliance_fail)),
+    ),
+  );
+}
+
+/** A button that jumps to the transcript where a quote was said. */
+function quoteButton(q, label = null) {
+  return h(
+    "button",
+    { type: "button", class: "quote", onclick: () => jumpTo(q) },
+    h("span", { class: "visually-hidden" }, "Jump to transcript at "),
+    h("time", {}, fmtClock(q.start)),
+    " ",
+    h("span", { class: `who who-${q.speaker}` }, pretty(q.speaker)),
+    label ? ` · ${label}` : null,
+    h("q", {}, q.quote),
+  );
+}
+
+function detailsText(details) {
+  const parts = [];
+  if (details.amount !== undefined && details.amount !== null) parts.push(`${details.amount}${details.currency ? ` ${details.currency}` : ""}`);
+  if (details.date || details.date_text) parts.push(`on ${details.date || details.date_text}`);
+  if (details.time) parts.push(`at ${details.time}`);
+  if (details.method) parts.push(`by ${pretty(details.method).toLowerCase()}`);
+  if (details.kind) parts.push(pretty(details.kind).toLowerCase());
+  return parts.join(" ");
+}
+
+function renderCategory(cat) {
+  if (!cat) {
+    $("category").replaceChildren(h("p", { class: "muted" }, "Not categorised yet."));
+    return;
+  }
+  $("category").replaceChildren(
+    h(
+      "dl",
+      { class: "facts" },
+      fact("Contact", h("span", { id: "category-contact" }, pretty(cat.contact))),
+      fact("Primary outcome", h("span", { id: "category-primary" }, pretty(cat.primary))),
+      fact("Language", (cat.language || "—").toUpperCase()),
+    ),
+    cat.contact_cue ? h("p", { class: "cue" }, "Contact evidence: ", quoteButton(cat.contact_cue)) : null,
+    cat.outcomes.length
+      ? h(
+          "ul",
+          { class: "outcomes", "aria-label": "Outcomes" },
+          cat.outcomes.map((o) =>
+            h(
+              "li",
+              { dataset: { code: o.code } },
+              h("strong", {}, pretty(o.code)),
+              detailsText(o.details || {}) ? h("span", { class: "details" }, ` — ${detailsText(o.details)}`) : null,
+              o.cue ? h("div", {}, quoteButton(o.cue)) : null,
+            ),
+          ),
+        )
+      : h("p", { class: "muted" }, "No outcome recognised."),
+  );
+}
+
+function renderWarnings(d) {
+  const warnings = d.events.filter((e) => e.type === "compliance.warning" && e.payload.status !== "retracted");
+  if (!warnings.length) {
+    $("warnings").replaceChildren(h("p", { class: "muted" }, "No compliance warnings on this call."));
+    return;
+  }
+  $("warnings").replaceChildren(
+    h(
+      "ul",
+      { class: "warnings" },
+      warnings.map(({ payload: w, t }) =>
+        h(
+          "li",
+          { class: `warning severity-${w.severity}` },
+          h("span", { class: `badge severity-${w.severity}` }, pretty(w.severity)),
+          " ",
+          h("strong", {}, w.title || w.rule_id),
+          h("span", { class: "muted" }, ` ${w.rule_id}${w.citation ? ` · ${w.citation}` : ""} · ${fmtClock(t)}`),
+          w.status === "provisional" ? h("span", { class: "muted" }, " (provisional)") : null,
+          w.evidence ? h("div", {}, quoteButton(w.evidence)) : null,
+        ),
+      ),
+    ),
+  );
+}
+
+function latestOverrides(overrides) {
+  const last = {};
+  for (const o of overrides) last[o.item_id] = o;
+  return last;
+}
+
+function renderScorecard(d) {
+  const card = d.scorecard;
+  if (!card) {
+    $("scorecard").replaceChildren(h("p", { class: "muted" }, "This call has not been scored yet."));
+    return;
+  }
+  const reviewed = latestOverrides(d.overrides);
+  const sections = [];
+  for (const item of card.items) {
+    let section = sections.find((s) => s.id === item.section);
+    if (!section) sections.push((section = { id: item.section, items: [] }));
+    section.items.push(item);
+  }
+  $("scorecard").replaceChildren(
+    h(
+      "section",
+      { class: "card-section", "aria-labelledby": "section-gate" },
+      h("h4", { id: "section-gate" }, "Compliance gate", h("span", { class: "section-score" }, card.compliance_fail ? "Failed" : "Passed")),
+      card.gate.length
+        ? h("ul", { class: "items" }, card.gate.map((g) => itemView(g, reviewed[g.id])))
+        : h("p", { class: "muted" }, "No critical compliance warning: the gate is passed."),
+    ),
+    ...sections.map((s) => {
+      const totals = card.sections[s.id] || { earned: 0, applicable: 0 };
+      return h(
+        "section",
+        { class: "card-section", "aria-labelledby": `section-${s.id}` },
+        h(
+          "h4",
+          { id: `section-${s.id}` },
+          pretty(s.id),
+          h("span", { class: "section-score" }, totals.applicable ? `${totals.earned} / ${totals.applicable} pts` : "not applicable"),
+        ),
+        h("ul", { class: "items" }, s.items.map((i) => itemView(i, reviewed[i.id]))),
+      );
+    }),
+  );
+}
+
+function itemView(item, override) {
+  const formId = `override-${item.id}`;
+  const titleId = `item-${item.id}-title`;
+  return h(
+    "li",
+    { class: `item result-${item.result}`, id: `item-${item.id}`, dataset: { item: item.id, result: item.result }, "aria-labelledby": titleId },
+    h(
+      "div",
+      { class: "item-head" },
+      h("span", { class: "item-title", id: titleId }, h("span", { class: "item-id" }, item.id), ` ${item.title}`),
+      item.points ? h("span", { class: "points" }, `${item.points} pts`) : null,
+      resultBadge(item.result),
+    ),
+    h("p", { class: "why" }, item.why),
+    item.evidence.length ? h("ul", { class: "evidence", "aria-label": `Evidence for ${item.id}` }, item.evidence.map((q) => h("li", {}, quoteButton(q)))) : null,
+    override
+      ? h(
+          "p",
+          { class: "overridden" },
+          h("strong", {}, "Reviewed: "),
+          `${RESULT_LABEL[override.old_result] || override.old_result} → ${RESULT_LABEL[override.new_result] || override.new_result} by ${override.reviewer}, ${fmtDateTime(override.at)}. `,
+          h("q", { class: "comment" }, override.comment),
+        )
+      : null,
+    h(
+      "button",
+      { type: "button", class: "override-toggle", "aria-expanded": "false", "aria-controls": formId, onclick: (e) => toggleForm(e.currentTarget, true) },
+      "Override…",
+      h("span", { class: "visually-hidden" }, ` ${item.id}`),
+    ),
+    overrideForm(item, formId),
+  );
+}
+
+function overrideForm(item, formId) {
+  const name = `result-${item.id}`;
+  const form = h(
+    "form",
+    { id: formId, class: "override-form", hidden: true, onsubmit: (e) => submitOverride(e, item) },
+    h(
+      "fieldset",
+      {},
+      h("legend", {}, `New result for ${item.id}`),
+      Object.entries(RESULT_LABEL).map(([value, label]) =>
+        h("label", { class: "radio" }, h("input", { type: "radio", name, value, checked: value === item.result, required: true }), ` ${label}`),
+      ),
+    ),
+    h("label", { for: `${formId}-reviewer` }, "Reviewer"),
+    h("input", { id: `${formId}-reviewer`, name: "reviewer", required: true, maxlength: 128, autocomplete: "username" }),
+    h("label", { for: `${formId}-comment` }, "Reason"),
+    h("textarea", { id: `${formId}-comment`, name: "comment", required: true, maxlength: 4000, rows: 3 }),
+    h("p", { class: "form-error", role: "alert" }),
+    h(
+      "div",
+      { class: "actions" },
+      h("button", { type: "submit", class: "primary" }, "Save override"),
+      h("button", { type: "button", onclick: () => toggleForm(form.parentElement.querySelector(".override-toggle"), false) }, "Cancel"),
+    ),
+  );
+  form.addEventListener("keydown", (e) => {
+    if (e.key === "Escape") toggleForm(form.parentElement.querySelector(".override-toggle"), false);
+  });
+  return form;
+}
+
+function toggleForm(toggle, open) {
+  const form = $(toggle.getAttribute("aria-controls"));
+  form.hidden = !open;
+  toggle.setAttribute("aria-expanded", String(open));
+  if (open) {
+    form.elements.reviewer.value ||= localStorage.getItem(REVIEWER_KEY) || "";
+    (form.querySelector("input[type=radio]:checked") || form.querySelector("input[type=radio]")).focus();
+  } else {
+    toggle.focus();
+  }
+}
+
+async function submitOverride(event, item) {
+  event.preventDefault();
+  const form = event.currentTarget;
+  const body = {
+    result: new FormData(form).get(`result-${item.id}`),
+    reviewer: form.elements.reviewer.value.trim(),
+    comment: form.elements.comment.value.trim(),
+  };
+  const error = form.querySelector(".form-error");
+  if (!body.reviewer || !body.comment) {
+    error.textContent = "A reviewer name and a reason are both required.";
+    return;
+  }
+  const submit = form.querySelector("button[type=submit]");
+  submit.disabled = true;
+  const callId = state.detail.call.id;
+  try {
+    const out = await api(`calls/${encodeURIComponent(callId)}/scorecard/items/${encodeURIComponent(item.id)}/override`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    localStorage.setItem(REVIEWER_KEY, body.reviewer);
+    const d = state.detail;
+    d.scorecard = out.scorecard;
+    d.overrides = [...d.overrides, out.override];
+    Object.assign(d.call, { score: out.scorecard.score, band: out.scorecard.band, compliance_fail: out.scorecard.compliance_fail });
+    state.rows = state.rows.map((r) => (r.id === callId ? { ...r, ...d.call } : r));
+    renderSummary(d);
+    renderScorecard(d);
+    renderAudit(d.overrides);
+    const o = out.override;
+    say(`${item.id} set to ${RESULT_LABEL[o.new_result]} by ${o.reviewer}; score ${fmtScore(o.old_score)} → ${fmtScore(o.new_score)}.`);
+    document.querySelector(`#item-${CSS.escape(item.id)} .override-toggle`).focus();
+  } catch (err) {
+    error.textContent = `Not saved: ${err.message}`;
+    submit.disabled = false;
+  }
+}
+
+function renderAudit(overrides) {
+  if (!overrides.length) {
+    $("audit").replaceChildren(h("p", { class: "muted" }, "No reviewer has changed this scorecard."));
+    return;
+  }
+  $("audit").replaceChildren(
+    h(
+      "div",
+      { class: "table-wrap" },
+      h(
+        "table",
+        { class: "audit" },
+        h("caption", { class: "visually-hidden" }, "Reviewer overrides, oldest first"),
+        h("thead", {}, h("tr", {}, ["When", "Reviewer", "Item", "Result", "Score", "Reason"].map((t) => h("th", { scope: "col" }, t)))),
+        h(
+          "tbody",
+          {},
+          overrides.map((o) =>
+            h(
+              "tr",
+              {},
+              h("td", { "data-label": "When" }, fmtDateTime(o.at)),
+              h("td", { "data-label": "Reviewer" }, o.reviewer),
+              h("td", { "data-label": "Item" }, o.item_id),
+              h("td", { "data-label": "Result" }, `${RESULT_LABEL[o.old_result] || o.old_result} → ${RESULT_LABEL[o.new_result] || o.new_result}`),
+              h("td", { "data-label": "Score" }, `${fmtScore(o.old_score)} → ${fmtScore(o.new_score)}`),
+              h("td", { "data-label": "Reason" }, o.comment),
+            ),
+          ),
+        ),
+      ),
+    ),
+  );
+}
+
+function renderEvents(events) {
+  const counts = {};
+  for (const e of events) counts[e.type] = (counts[e.type] || 0) + 1;
+  $("events").replaceChildren(
+    h(
+      "ul",
+      { class: "event-counts" },
+      Object.entries(counts).map(([type, n]) => h("li", {}, h("code", {}, type), ` × ${n}`)),
+    ),
+  );
+}
+
+function renderTranscript(utterances) {
+  if (!utterances.length) {
+    $("transcript").replaceChildren(h("li", { class: "muted" }, "Nobody spoke on this call."));
+    return;
+  }
+  $("transcript").replaceChildren(
+    ...utterances.map((u) =>
+      h(
+        "li",
+        { id: `utt-${u.seq}`, class: `utt speaker-${u.speaker}`, tabindex: "-1", dataset: { start: u.start, end: u.end, speaker: u.speaker } },
+        h("span", { class: `who who-${u.speaker}` }, pretty(u.speaker)),
+        " ",
+        h("time", {}, fmtClock(u.start)),
+        h("p", { lang: u.language || null }, u.text),
+      ),
+    ),
+  );
+}
+
+/** Scroll the transcript to the utterance a quote comes from, highlight and focus it. */
+function jumpTo(q) {
+  const utts = [...document.querySelectorAll("#transcript .utt")];
+  const at = (u) => ({ start: Number(u.dataset.start), end: Number(u.dataset.end) });
+  const same = utts.filter((u) => !q.speaker || u.dataset.speaker === q.speaker);
+  const target =
+    same.find((u) => at(u).start - 0.05 <= q.start && q.start < at(u).end + 0.05) ||
+    same.reduce((best, u) => (!best || Math.abs(at(u).start - q.start) < Math.abs(at(best).start - q.start) ? u : best), null);
+  if (!target) return;
+  for (const u of utts) u.classList.toggle("hit", u === target);
+  const behavior = matchMedia("(prefers-reduced-motion: reduce)").matches ? "auto" : "smooth";
+  const panel = target.closest(".transcript-panel");
+  if (panel.scrollHeight > panel.clientHeight && getComputedStyle(panel).overflowY === "auto") {
+    // wide layout: the transcript scrolls on its own beside the scorecard, the page stays put
+    const top = target.getBoundingClientRect().top - panel.getBoundingClientRect().top + panel.scrollTop;
+    panel.scrollTo({ top: top - (panel.clientHeight - target.offsetHeight) / 2, behavior });
+  } else {
+    const box = target.getBoundingClientRect();
+    if (box.top < 0 || box.bottom > innerHeight) target.scrollIntoView({ block: "center", behavior });
+  }
+  target.focus({ preventScroll: true });
+}
+
+// ---------- routing and start ----------
+
+function showList() {
+  $("detail-view").hidden = true;
+  $("list-view").hidden = false;
+  state.detail = null;
+  document.title = "QA review · Recobra";
+}
+
+async function route() {
+  const id = hashCallId();
+  if (id) {
+    document.title = `Call ${id} · QA review · Recobra`;
+    await openCall(id);
+    return;
+  }
+  showList();
+  await loadCalls();
+  const opened = state.lastOpened && document.querySelector(`#calls-body tr[data-call="${CSS.escape(state.lastOpened)}"] a`);
+  (opened || $("list-title")).focus();
+}
+
+function start() {
+  restoreFilters();
+  $("filters").addEventListener("submit", (e) => {
+    e.preventDefault();
+    loadCalls();
+  });
+  $("filters").addEventListener("reset", () => setTimeout(loadCalls));
+  $("more").addEventListener("click", () => loadCalls({ append: true }));
+  window.addEventListener("hashchange", route);
+  renderHead();
+  if (hashCallId()) {
+    route();
+  } else {
+    showList();
+    loadCalls();
+  }
+}
+
+start();
