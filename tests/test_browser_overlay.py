@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
+import tempfile
 import threading
 import time
 from datetime import datetime
@@ -23,7 +25,8 @@ from assist.events import EVENT_ADAPTER
 from assist.replay import replay
 from streaming.types import SAMPLE_RATE
 
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "benchmarks" / "results" / "screenshots"
+# RECOBRA_SCREENSHOTS=benchmarks/results/screenshots refreshes the README's pictures; else a temp folder
+SCREENSHOTS = Path(os.environ.get("RECOBRA_SCREENSHOTS") or Path(tempfile.gettempdir()) / "recobra-screenshots")
 CALL = "overlay-collections"
 SPEED = 1.5  # faster than real time, slow enough for interim transcripts on a busy 2-core CPU
 OFFLINE_S = 3.0
