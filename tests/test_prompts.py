@@ -105,6 +105,15 @@ def test_card_pushed_once_per_episode_in_call_language():
     assert [e.card_id for e in again] == ["already_paid"]
 
 
+def test_short_interims_match_by_phrase_only():
+    """An interim cut mid-sentence ("I can pay...", "this is it") is too short to judge by meaning."""
+    an = PromptAnalyser(CallContext("c4", language="en"))
+    assert an.on_utterance(_utt("I can pay", final=False)) == []
+    assert an.on_utterance(_utt("this is it", seq=2, start=20.0, final=False)) == []
+    (card,) = an.on_utterance(_utt("I lost my job", seq=3, start=30.0, final=False))  # a trigger phrase
+    assert card.card_id == "lost_job"
+
+
 def test_agent_lines_and_english_call():
     an = PromptAnalyser(CallContext("c2", language="en"))
     assert an.on_utterance(_utt("So you lost your job?", speaker=Speaker.AGENT)) == []

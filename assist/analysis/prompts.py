@@ -78,6 +78,7 @@ class Matching(_Model):
     partial_similarity: float = Field(gt=0, le=1)
     margin: float = Field(ge=0, le=1)
     min_words: int = Field(ge=1)
+    partial_min_words: int = Field(ge=1, description="Interim text is matched by meaning only from this many words.")
     episode_gap_s: float = Field(gt=0)
 
 
@@ -144,7 +145,7 @@ class CardIndex:
             card, _ = max(hits, key=lambda h: (h[0].priority, len(h[1])))
             return CardMatch(card, 1.0, text.strip())
         m = self.spec.matching
-        units = _units(text, m.min_words)
+        units = _units(text, m.min_words if final else m.partial_min_words)
         if not units:
             return None
         emb = load_embedder().embed(units)
