@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
@@ -11,7 +11,7 @@ from streaming.types import Speaker, Utterance
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class EventBase(BaseModel):
@@ -42,7 +42,7 @@ class TranscriptBase(EventBase):
     language: str
 
     @classmethod
-    def from_utterance(cls, call_id: str, utt: Utterance) -> "TranscriptBase":
+    def from_utterance(cls, call_id: str, utt: Utterance) -> TranscriptBase:
         return cls(
             call_id=call_id,
             t=utt.end,

@@ -15,13 +15,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from assist.analysis.abandon import AbandonAnalyser  # noqa: E402
-from assist.analysis.base import CallContext  # noqa: E402
-from assist.analysis.prosody import extract  # noqa: E402
-from assist.analysis.stress import StressAnalyser  # noqa: E402
-from assist.analysis.style import StyleAnalyser  # noqa: E402
-from streaming.codecs import load_audio, resample  # noqa: E402
-from streaming.types import SAMPLE_RATE, AudioFrame, Speaker, Utterance, Word  # noqa: E402
+from assist.analysis.abandon import AbandonAnalyser
+from assist.analysis.base import CallContext
+from assist.analysis.prosody import extract
+from assist.analysis.stress import StressAnalyser
+from assist.analysis.style import StyleAnalyser
+from streaming.codecs import load_audio, resample
+from streaming.types import SAMPLE_RATE, AudioFrame, Speaker, Utterance, Word
 
 AUDIO = "../shared/data/osr-harvard-8k/OSR_us_000_0034_8k.wav"
 OUT = Path(__file__).parent / "results" / "prosody.json"

@@ -19,10 +19,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from assist.analysis.prompts import card_index  # noqa: E402
-from assist.analysis.sentiment import classify  # noqa: E402
-from benchmarks.train_sentiment import load_split  # noqa: E402
-from models.embeddings import load_embedder  # noqa: E402
+from assist.analysis.prompts import card_index
+from assist.analysis.sentiment import classify
+from benchmarks.train_sentiment import load_split
+from models.embeddings import load_embedder
 
 DATA = ROOT.parent / "shared" / "data" / "xlmt-umsab-sentiment"
 RESULTS = ROOT / "benchmarks" / "results" / "sentiment_latency.json"

@@ -17,9 +17,9 @@ from scipy.stats import pearsonr, spearmanr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from assist.analysis.prosody import extract  # noqa: E402
-from assist.analysis.stress import StressRules, population_scores  # noqa: E402
-from streaming.codecs import load_audio  # noqa: E402
+from assist.analysis.prosody import extract
+from assist.analysis.stress import StressRules, population_scores
+from streaming.codecs import load_audio
 
 DATA = Path("../shared/data/pyaudioanalysis-speechemotion")
 OUT = Path(__file__).parent / "results" / "stress_eval.json"

@@ -31,11 +31,7 @@ async def load_scripted_calls(database_url: str) -> list[str]:
     await recorder.start()
     names = []
     for path in sorted(CALLS.glob("*.yaml")):
-        events = Script.load(path).live_events(path.stem)
-        await recorder.call_started(events[0])
-        for event in events[1:-1]:
-            await recorder.record(event)
-        await recorder.call_ended(events[-1])
+        await Script.load(path).store(recorder, path.stem)
         names.append(path.stem)
     await recorder.close()
     return names

@@ -22,8 +22,14 @@ from scipy.optimize import minimize
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from assist.analysis.sentiment import HEAD_PATH, LABELS, SentimentHead, classify, vader_compound  # noqa: E402
-from models.embeddings import load_embedder  # noqa: E402
+from assist.analysis.sentiment import (
+    HEAD_PATH,
+    LABELS,
+    SentimentHead,
+    classify,
+    vader_compound,
+)
+from models.embeddings import load_embedder
 
 LANGUAGES = {"en": "english", "es": "spanish"}
 C_GRID = (0.03, 0.1, 0.3, 1.0, 3.0)

@@ -23,11 +23,7 @@ def _app(tmp: Path) -> FastAPI:
         recorder = Recorder(f"sqlite:///{tmp / 'fuzz.db'}")
         await recorder.start()
         for path in sorted(CALLS.glob("*.yaml")):
-            events = Script.load(path).live_events(path.stem)
-            await recorder.call_started(events[0])
-            for e in events[1:-1]:
-                await recorder.record(e)
-            await recorder.call_ended(events[-1])
+            await Script.load(path).store(recorder, path.stem)
         return recorder
 
     app = FastAPI()

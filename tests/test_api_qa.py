@@ -17,7 +17,7 @@ from assist.qa.script import Script
 from assist.storage import repository as repo
 from assist.storage.recorder import Recorder
 from assist.storage.tables import QaResult
-from tests.test_storage import _replay, db_url  # noqa: F401 - db_url is a fixture (SQLite + PostgreSQL)
+from tests.test_storage import db_url  # noqa: F401 - db_url is a fixture (SQLite + PostgreSQL)
 
 CALLS = Path(__file__).parent / "data" / "qa_calls"
 LOADED = ("en_promise_to_pay", "en_threat_refusal", "es_plan_hardship", "es_dispute_cease")
@@ -29,7 +29,7 @@ def client(db_url: str) -> Iterator[TestClient]:  # noqa: F811
         recorder = Recorder(db_url)
         await recorder.start()
         for name in LOADED:
-            await _replay(recorder, Script.load(CALLS / f"{name}.yaml"), name)
+            await Script.load(CALLS / f"{name}.yaml").store(recorder, name)
         return recorder
 
     recorder = asyncio.run(load())
@@ -112,7 +112,7 @@ def test_overrides_survive_a_rescore(db_url: str) -> None:  # noqa: F811
     async def run() -> tuple[dict, dict, dict]:
         recorder = Recorder(db_url)
         await recorder.start()
-        first = await _replay(recorder, script, "c1")
+        first = await script.store(recorder, "c1")
         with recorder.db.session() as s:
             repo.override_item(s, "c1", "D3", "na", "qa.lead", "Scripted disclosure, talk share not fair.")
             repo.override_item(s, "c1", "A1", "fail", "qa.lead", "Company name was wrong.")

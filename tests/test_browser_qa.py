@@ -25,7 +25,6 @@ from assist.settings import Settings
 from assist.storage.recorder import Recorder
 from tests.service import RunningService
 from tests.test_end_to_end import stream_call
-from tests.test_storage import _replay
 
 CALLS = Path(__file__).parent / "data" / "qa_calls"
 SCRIPTED = ("en_threat_refusal", "en_promise_to_pay")
@@ -43,7 +42,7 @@ def qa_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServ
         recorder = Recorder(url)
         await recorder.start()
         for name in SCRIPTED:
-            await _replay(recorder, Script.load(CALLS / f"{name}.yaml"), name)
+            await Script.load(CALLS / f"{name}.yaml").store(recorder, name)
         await recorder.close()
 
     # Playwright's sync API owns this thread's event loop: asyncio work runs on another thread

@@ -6,7 +6,12 @@ from pathlib import Path
 import pytest
 
 from assist.analysis.base import CallContext
-from assist.analysis.prompts import PromptAnalyser, PromptDataError, card_index, load_prompt_file
+from assist.analysis.prompts import (
+    PromptAnalyser,
+    PromptDataError,
+    card_index,
+    load_prompt_file,
+)
 from assist.events import PromptCard
 from streaming.types import Speaker, Utterance
 

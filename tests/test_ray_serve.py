@@ -14,7 +14,7 @@ from assist.democall import DATA, load_mono
 from assist.settings import Settings
 from models.asr import AsrRequest
 from tests.service import RunningService
-from tests.test_end_to_end import finals, harvard_call, normalise, stream_call
+from tests.test_end_to_end import check_whole_call, harvard_call, normalise, stream_call
 
 FLEURS = DATA / "fleurs-cuttledoc"
 
@@ -60,14 +60,9 @@ def test_call_transcribed_through_ray_serve_within_wer(ray_settings):
         assert isinstance(service.app.state.worker, RayAsrClient)
         events = stream_call(service, "twilio", agent, debtor, "ray-call")
         stats = asyncio.run(service.app.state.worker.stats())
-    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
-    assert [e["type"] for e in events][-2:] == ["call.ended", "qa.score"]
-    wer = jiwer.wer(normalise(ref_agent + " " + ref_debtor),
-                    normalise(finals(events, "agent") + " " + finals(events, "debtor")))
+    wer = check_whole_call(events, ref_agent, ref_debtor)
     print(f"ray: WER {wer:.3f}, Serve batch sizes {stats['batch_sizes']}")
     assert wer <= 0.15
-    finals_ = [e for e in events if e["type"] == "transcript.final"]
-    assert all(e["words"] and e["start"] <= e["words"][0]["start"] + 0.5 for e in finals_)
     assert sum(stats["batch_sizes"].values()) > 0
 
 

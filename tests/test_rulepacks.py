@@ -7,7 +7,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from assist.analysis.rulepacks import PACKS_DIR, RulePackError, load_rule_pack, validate_all_packs
+from assist.analysis.rulepacks import (
+    PACKS_DIR,
+    RulePackError,
+    load_rule_pack,
+    validate_all_packs,
+)
 
 RULE_TYPES = {"gate", "must_say", "must_not_say", "sequence", "trigger"}
 

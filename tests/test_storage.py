@@ -63,21 +63,13 @@ def test_migrations_create_the_models_schema_and_are_idempotent(db_url: str) -> 
     assert diff == []
 
 
-async def _replay(recorder: Recorder, script: Script, call_id: str, ended: bool = True) -> dict | None:
-    events = script.live_events(call_id, ended=ended)
-    await recorder.call_started(events[0])
-    for e in events[1:-1] if ended else events[1:]:
-        await recorder.record(e)
-    return await recorder.call_ended(events[-1]) if ended else None
-
-
 def test_recorder_stores_every_event_and_scores_at_end(db_url: str) -> None:
     script = Script.load(CALLS / "en_promise_to_pay.yaml")
 
     async def run() -> dict | None:
         recorder = Recorder(db_url)
         await recorder.start()
-        result = await _replay(recorder, script, "call-1")
+        result = await script.store(recorder, "call-1")
         await recorder.record(script.live_events("call-1")[3])  # a duplicate seq is ignored
         await recorder.close()
         return result
@@ -104,7 +96,7 @@ def test_interrupted_call_is_kept_and_scored_on_recovery(db_url: str) -> None:
     async def crash_then_recover() -> list[str]:
         first = Recorder(db_url)
         await first.start()
-        await _replay(first, script, "call-2", ended=False)
+        await script.store(first, "call-2", ended=False)
         await first.close()  # the service stops: no call.ended
         second = Recorder(db_url)
         await second.start()

@@ -17,7 +17,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from assist.analysis.base import CallContext
-from assist.analysis.matching import Match, PhraseIndex, SemanticIndex, Tokens, is_negated
+from assist.analysis.matching import (
+    Match,
+    PhraseIndex,
+    SemanticIndex,
+    Tokens,
+    is_negated,
+)
 from assist.analysis.rulepacks import (
     Condition,
     GateRule,

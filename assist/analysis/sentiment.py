@@ -66,7 +66,7 @@ def load_head(path: Path = HEAD_PATH) -> SentimentHead:
 
 
 @lru_cache(maxsize=1)
-def _vader():  # noqa: ANN202 - vaderSentiment has no type hints
+def _vader():
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
     return SentimentIntensityAnalyzer()

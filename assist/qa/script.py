@@ -6,12 +6,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from assist.events import EVENT_ADAPTER, CallEnded, CallStarted, EventBase, WordOut
 from assist.qa.calldata import CallData, Turn
+
+if TYPE_CHECKING:
+    from assist.storage.recorder import Recorder
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,14 @@ class Script:
             out.append(CallEnded(call_id=call_id, seq=len(out) + 1, t=duration, reason="hangup", duration=duration,
                                  at=self.started_at + timedelta(seconds=duration)))
         return out
+
+    async def store(self, recorder: Recorder, call_id: str, ended: bool = True) -> dict | None:
+        """Record the call as if streamed live; returns the QA result when it ended, else None."""
+        events = self.live_events(call_id, ended=ended)
+        await recorder.call_started(events[0])
+        for e in events[1:-1] if ended else events[1:]:
+            await recorder.record(e)
+        return await recorder.call_ended(events[-1]) if ended else None
 
 
 def _spread_words(text: str, start: float, end: float) -> list[dict[str, Any]]:
