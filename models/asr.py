@@ -9,6 +9,7 @@ one request each. A failed decode rebuilds the model and is retried once.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
 import threading
 import time
@@ -110,6 +111,7 @@ class AsrWorker:
         ]
         for thread in self._consumers:
             thread.start()
+        atexit.register(self.close)
         log.info("asr.ready", model=model, path=self.path, device=self.device, compute_type=self.compute_type,
                  threads=self.threads, batched=self.batched, max_batch=self.max_batch, window_s=self.window_s)
 
@@ -152,8 +154,17 @@ class AsrWorker:
         return self._queue.depth()
 
     def close(self) -> None:
+        """Refuse new work, let running decodes finish, then free the model.
+
+        The model is released here rather than at interpreter exit: CTranslate2 destroyed during
+        finalisation, with its worker threads still joinable, aborts the process.
+        """
         for pending in self._queue.close():
             pending.deliver(RuntimeError("the ASR worker is closed"))
+        for thread in self._consumers:
+            if thread is not threading.current_thread():
+                thread.join(timeout=30)
+        self.model = None
 
     def _consume(self) -> None:
         while batch := self._queue.take(self.max_batch, self.window_s):

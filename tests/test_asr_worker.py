@@ -158,10 +158,11 @@ def test_unloaded_model_is_rebuilt_and_the_request_retried(cache, mode):
             broken.unload_model()  # a no-op until CTranslate2 has wound down the last job
             time.sleep(0.001)
         second = asyncio.run(worker.transcribe(AsrRequest(clip("en", 6), 0.0, "en", final=True)))
+        rebuilt = worker.model.model
     finally:
         worker.close()
     assert first.words and second.words
-    assert worker.generation == 1 and worker.model.model is not broken
+    assert worker.generation == 1 and rebuilt is not broken and worker.model is None  # close() frees it
     assert jiwer.wer(normalise(reference("en", 6)), normalise(text(second))) <= 0.3
 
 
