@@ -21,11 +21,10 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-import numpy as np
-
 from assist.democall import collections_call, collections_metadata
 from assist.replay import follow, replay
 from assist.settings import Settings
+from benchmarks.bench_load import percentiles
 from streaming.types import SAMPLE_RATE
 from tests.service import RunningService
 
@@ -53,18 +52,16 @@ def main() -> None:
         settings = Settings(asr_model=args.model, database_url=f"sqlite:///{tmp}/b.db")
         with RunningService(settings) as service:
             start, events, audio_s = asyncio.run(stream(service.url))
-    latency: dict[str, dict] = {}
-    for kind in KINDS:
-        lat = np.array([datetime.fromisoformat(e["at"]).timestamp() - (start + e["t"])
-                        for e in events if e["type"] == kind])
-        if len(lat):
-            latency[kind] = {"n": len(lat), "p50": round(float(np.median(lat)), 3),
-                             "p95": round(float(np.percentile(lat, 95)), 3), "max": round(float(lat.max()), 3)}
+    latency = {
+        kind: percentiles([datetime.fromisoformat(e["at"]).timestamp() - (start + e["t"])
+                           for e in events if e["type"] == kind])
+        for kind in KINDS
+    }
     result = {
         "model": args.model,
         "call": "assist/demo_calls/collections_en.yaml (Piper joe + hibari heart), Twilio mu-law 8 kHz, real time",
         "audio_s": round(audio_s, 1),
-        "event_latency_s": latency,
+        "event_latency_s": {kind: stats for kind, stats in latency.items() if stats},
         "warnings": sorted({e["rule_id"] for e in events if e["type"] == "compliance.warning"}),
         "prompts": [e["card_id"] for e in events if e["type"] == "prompt"],
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, CPU",
