@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from assist.analysis.base import CallContext
 from assist.analysis.pipeline import build_analysers
 from assist.analysis.rulepacks import validate_all_packs
+from assist.analysis.sentiment import check_sentiment_model
 from assist.api_qa import router as qa_router
 from assist.auth import (
     Authenticator,
@@ -31,6 +32,7 @@ from assist.session import CallSession
 from assist.settings import Settings, get_settings
 from assist.storage.recorder import Recorder
 from models.asr import AsrWorker
+from models.embedding_worker import EmbeddingWorker
 from streaming.protocols.base import CallStart, CloseCode
 from web_overlay import STATIC_DIR
 
@@ -55,15 +57,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         interrupted = await app.state.recorder.recover_interrupted()
         if interrupted:
             log.warning("calls.interrupted", calls=interrupted)
+        check_sentiment_model(settings.embedding_model)
         if settings.inference_backend == "ray":
             from assist.distributed.ray_asr import RayAsrClient
+            from assist.distributed.ray_embed import RayEmbeddingClient
 
             app.state.worker = RayAsrClient.connect(settings)
+            app.state.embedder = RayEmbeddingClient.connect(settings)
         else:
             app.state.worker = await asyncio.to_thread(functools.partial(
                 AsrWorker, settings.asr_model, settings.cache_dir, settings.device, settings.compute_type,
                 settings.asr_threads, settings.beam_size, batching=settings.asr_batching,
                 batch_window_ms=settings.asr_batch_window_ms, max_batch=settings.asr_max_batch,
+            ))
+            app.state.embedder = await asyncio.to_thread(functools.partial(
+                EmbeddingWorker, settings.embedding_model, window_ms=settings.embedding_batch_window_ms,
+                max_batch=settings.embedding_max_batch,
             ))
         if settings.event_bus == "redis":
             from assist.distributed.redis_bus import RedisEventBus
@@ -75,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await registry.end_all("service stopped")
         if app.state.bus is not None:
             await app.state.bus.close()
+        app.state.embedder.close()
         app.state.worker.close()
         await app.state.recorder.close()
 
@@ -88,6 +98,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.sessions = sessions = {}
     app.state.metrics = metrics = Metrics()
     metrics.track_calls(lambda: sessions)
+    metrics.track_inference(lambda: {"asr": getattr(app.state, "worker", None),
+                                     "embeddings": getattr(app.state, "embedder", None)})
     app.state.auth = auth = Authenticator(settings)
     app.state.registry = registry = CallRegistry(sessions, hub, metrics, settings.dev_mode)
     app.add_middleware(AuthMiddleware, auth=auth, owner=registry.owner,
@@ -173,6 +185,6 @@ def _start_session(start: CallStart, protocol: str, tenant: str | None, app: Fas
     eu_mode = settings.eu_mode if settings.eu_mode is not None else jurisdiction == "es"
     ctx = CallContext(start.call_id, language, jurisdiction, eu_mode, dict(meta))
     return CallSession(
-        ctx, protocol, app.state.worker, app.state.hub, settings, build_analysers(ctx), app.state.recorder,
+        ctx, protocol, app.state.worker, app.state.hub, settings, build_analysers(ctx, app.state.embedder), app.state.recorder,
         app.state.metrics,
     )

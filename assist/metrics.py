@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
@@ -27,6 +27,37 @@ class _LiveCalls(Collector):
         for s in sessions:
             lag.add_metric([s.call_id], s.lag)
         yield lag
+
+
+class InferenceQueue(Protocol):
+    """What the ASR worker and the embedder (local or on Ray) report about their shared queues."""
+
+    def lag(self) -> dict[str, float]: ...
+
+    def queue_depth(self) -> dict[str, int]: ...
+
+
+class _Inference(Collector):
+    """Per shared worker (asr, embeddings): each call's lag in its queue and the requests waiting."""
+
+    def __init__(self, workers: Callable[[], Mapping[str, InferenceQueue | None]]) -> None:
+        self.workers = workers
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        lag = GaugeMetricFamily("recobra_inference_lag_seconds",
+                                "How long each call's oldest unanswered request has waited, per worker.",
+                                labels=["worker", "call_id"])
+        depth = GaugeMetricFamily("recobra_inference_queue_depth", "Requests waiting, per worker and priority.",
+                                  labels=["worker", "priority"])
+        for name, worker in self.workers().items():
+            if worker is None:  # not started yet
+                continue
+            for call_id, seconds in worker.lag().items():
+                lag.add_metric([name, call_id], seconds)
+            for priority, n in worker.queue_depth().items():
+                depth.add_metric([name, priority], n)
+        yield lag
+        yield depth
 
 
 class Metrics:
@@ -53,6 +84,10 @@ class Metrics:
     def track_calls(self, sessions: Callable[[], Mapping[str, Any]]) -> None:
         """Report active calls and per-call lag from `sessions()` (call id -> CallSession)."""
         self.registry.register(_LiveCalls(sessions))
+
+    def track_inference(self, workers: Callable[[], Mapping[str, InferenceQueue | None]]) -> None:
+        """Report per-call lag and queue depth of the shared workers from `workers()` (name -> worker)."""
+        self.registry.register(_Inference(workers))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -96,11 +96,16 @@ class Settings(BaseSettings):
     # Analysis
     jurisdiction: str = "us"
     eu_mode: bool | None = Field(None, description="No agent emotion inference; default on for es.")
-    embedding_model: str = Field("default", description="Packaged name, local path or hub id.")
+    embedding_model: str = Field(
+        "default", description="Sentence embedder (packaged name, local path or hub id); the rule packs' similarity "
+        "thresholds and the sentiment head are tuned on the default.")
+    embedding_batch_window_ms: float = Field(
+        0.0, description="How long the embedder waits to gather a batch; 0: batches form while it is busy.")
+    embedding_max_batch: int = Field(32, description="Most requests encoded in one batch.")
 
     # Scale-out (README "Scaling out"): in-process by default
     inference_backend: Literal["local", "ray"] = Field(
-        "local", description="local: ASR in this process; ray: a Ray Serve ASR deployment shared by front ends."
+        "local", description="local: ASR and embeddings in this process; ray: Ray Serve deployments shared by front ends."
     )
     ray_address: str = Field("auto", description="Ray cluster to join (auto: the local node's cluster, or ray://...).")
     ray_app_name: str = Field("recobra", description="Ray Serve application holding the ASR deployment.")
@@ -110,6 +115,12 @@ class Settings(BaseSettings):
     ray_asr_num_gpus: float = 0.0
     ray_max_batch_size: int = Field(8, description="Serve request batch: most requests gathered per batch.")
     ray_batch_wait_timeout_s: float = Field(0.02, description="Serve request batch: longest wait to fill a batch.")
+    ray_embed_app_name: str = Field("recobra-embed", description="Ray Serve application holding the embedder.")
+    ray_embed_deployment: str = "embed"
+    ray_embed_replicas: int = 1
+    ray_embed_num_cpus: float = 1.0
+    ray_embed_max_batch_size: int = 32
+    ray_embed_batch_wait_timeout_s: float = 0.005
     event_bus: Literal["memory", "redis"] = Field(
         "memory", description="memory: events stay on this node; redis: every front end sees every call."
     )

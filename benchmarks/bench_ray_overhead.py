@@ -1,7 +1,8 @@
-"""What serving ASR through Ray Serve costs against in-process, on the same recordings, on one machine.
+"""What serving ASR and embeddings through Ray Serve costs against in-process, on one machine.
 
-Starts a local Ray cluster, deploys the ASR application, then measures
+Starts a local Ray cluster, deploys the ASR and embedding applications, then measures
   1. one request at a time: the same real FLEURS segments through AsrWorker and through RayAsrClient;
+     real NatCS utterances (2 per request, never cached) through EmbeddingWorker and RayEmbeddingClient;
   2. N concurrent real-time calls into a front end with each backend: end-of-speech -> final latency,
      and the batch sizes Serve formed.
 
@@ -27,10 +28,14 @@ import ray
 from ray import serve
 
 from assist.democall import DATA, load_mono
+from assist.distributed import ray_embed
 from assist.distributed.ray_asr import RayAsrClient, deploy
+from assist.distributed.ray_embed import RayEmbeddingClient
 from assist.replay import follow, replay
 from assist.settings import Settings
+from benchmarks.bench_embedding_batching import utterances
 from models.asr import AsrRequest, AsrWorker
+from models.embedding_worker import EmbeddingWorker
 from streaming.types import SAMPLE_RATE
 from tests.service import RunningService
 from tests.test_end_to_end import harvard_call
@@ -52,6 +57,18 @@ async def per_request(workers: dict, clips: list[np.ndarray], reps: int) -> dict
                 await worker.transcribe(AsrRequest(clip, 0.0, "en", final=True))
                 times[name][k].append(time.perf_counter() - started)
     return {name: [statistics.median(t) for t in per_clip] for name, per_clip in times.items()}
+
+
+def per_embed_request(embedders: dict, texts: list[str], n: int) -> dict[str, float]:
+    """Median seconds per two-text request and backend, one at a time, interleaved; no text repeats."""
+    times: dict[str, list[float]] = {name: [] for name in embedders}
+    for i in range(n):
+        for j, (name, embedder) in enumerate(embedders.items()):
+            k = 2 * (i * len(embedders) + j)
+            started = time.perf_counter()
+            embedder.embed(texts[k : k + 2])
+            times[name].append(time.perf_counter() - started)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 async def one_call(service: RunningService, n: int, agent: np.ndarray, debtor: np.ndarray) -> list[float]:
@@ -96,9 +113,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         local = Settings(asr_model=args.model, cache_dir=Path(tmp), database_url=f"sqlite:///{tmp}/b.db")
         remote = local.model_copy(update={"inference_backend": "ray", "ray_app_name": "recobra-bench",
+                                          "ray_embed_app_name": "recobra-bench-embed", "ray_embed_num_cpus": 0,
                                           "ray_asr_num_cpus": 2})  # the same two decode threads as local
         deploy(remote)
+        ray_embed.deploy(remote)
         client = RayAsrClient.connect(remote)
+        embed_client = RayEmbeddingClient.connect(remote)
+        embed_local = EmbeddingWorker(cache_size=0)
+        embed_s = per_embed_request({"local": embed_local, "ray": embed_client}, utterances(), 200)
+        embed_local.close()
         worker = AsrWorker(args.model, Path(tmp))
         medians = asyncio.run(per_request({"local": worker, "ray": client}, clips, args.reps))
         local_s, ray_s = medians["local"], medians["ray"]
@@ -108,6 +131,7 @@ def main() -> None:
         ray_calls = calls_latency(remote, args.calls)
         after = asyncio.run(client.stats())["batch_sizes"]
         serve.delete(remote.ray_app_name)
+        serve.delete(remote.ray_embed_app_name)
     serve.shutdown()
     ray.shutdown()
     overhead = [r - c for r, c in zip(ray_s, local_s, strict=True)]
@@ -117,6 +141,8 @@ def main() -> None:
         "per_request": {"clips": len(clips), "local_median_s": [round(x, 3) for x in local_s],
                         "ray_median_s": [round(x, 3) for x in ray_s],
                         "overhead_median_s": round(statistics.median(overhead), 4)},
+        "per_embedding_request": {"texts": 2, "local_median_s": round(embed_s["local"], 4),
+                                  "ray_median_s": round(embed_s["ray"], 4)},
         "calls": args.calls,
         "end_of_speech_to_final": {"local": summary(local_calls), "ray": summary(ray_calls)},
         "serve_batch_sizes_during_calls": {k: v - before.get(k, 0) for k, v in sorted(after.items())

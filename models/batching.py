@@ -57,7 +57,7 @@ class RequestQueue:
         """Queue `pending`; returns the stale interim it replaced, if any."""
         with self._cond:
             if self._closed:
-                raise RuntimeError("the ASR worker is closed")
+                raise RuntimeError("the worker is closed")
             stale = None
             if pending.key is not None and pending.priority <= Priority.INTERIM:
                 stale = self._interims.pop(pending.key, None)

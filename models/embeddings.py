@@ -1,21 +1,40 @@
-"""The shared sentence embedder: one per process, thread-safe, called off the event loop.
+"""Sentence embedding models: one per process and name, thread-safe, called off the event loop.
 
 `load_embedder(name)` takes a packaged name (below), a local sentence-transformers folder, or a hub id
 (sentence-transformers, for users with internet). Packaged models carry their weights in a pip package
-and never touch the network.
+and never touch the network. Live analysis reaches a model through an `Embedder`
+(models/embedding_worker.py batches the requests of every call; assist/distributed/ray_embed.py serves
+them from a Ray cluster).
 """
 
 from __future__ import annotations
 
+import functools
 import threading
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 import numpy as np
 
+from models.batching import Priority
+
 Encode = Callable[[list[str]], np.ndarray]
+T = TypeVar("T")
+
+
+class Embedder(Protocol):
+    """What the analysers embed through: texts -> (n, d) float32 L2-normalised rows, blocking (call it
+    from a worker thread). `priority` orders requests when many calls wait; `call_id` attributes lag."""
+
+    model: str  # the models.embeddings name: phrase indexes and the sentiment head are tied to it
+
+    def embed(self, texts: list[str], priority: Priority = Priority.FINAL, call_id: str = "") -> np.ndarray: ...
+
+    def close(self) -> None: ...
 
 
 def _use_multilingual() -> Encode:
@@ -83,3 +102,70 @@ def _load(name: str) -> TextEmbedder:
         encode = _sentence_transformer(name, local=Path(name).expanduser().is_dir())
     dim = int(np.asarray(encode(["dimension probe"])).shape[-1])
     return TextEmbedder(name, encode, dim)
+
+
+def encode_groups(embedder: TextEmbedder, groups: Sequence[Sequence[str]]) -> list[np.ndarray]:
+    """Several requests' texts encoded as one batch (each distinct text once); rows split back per request."""
+    unique = list(dict.fromkeys(t for group in groups for t in group))
+    rows = dict(zip(unique, embedder.embed(unique)))
+    return [np.stack([rows[t] for t in group]) if group else embedder.embed([]) for group in groups]
+
+
+class EmbeddingCache:
+    """The most recently embedded texts (compliance, prompts and sentiment embed the same sentences of an
+    utterance; interims repeat as they grow). Thread-safe."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._rows: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, texts: Sequence[str]) -> list[np.ndarray | None]:
+        with self._lock:
+            out = [self._rows.get(t) for t in texts]
+            for t, row in zip(texts, out):
+                if row is not None:
+                    self._rows.move_to_end(t)
+            found = sum(row is not None for row in out)
+            self.hits += found
+            self.misses += len(out) - found
+            return out
+
+    def put(self, texts: Sequence[str], rows: np.ndarray) -> None:
+        with self._lock:
+            for t, row in zip(texts, rows):
+                self._rows[t] = row
+                self._rows.move_to_end(t)
+            while len(self._rows) > self.size:
+                self._rows.popitem(last=False)
+
+    def embed(self, texts: list[str], encode: Callable[[list[str]], np.ndarray]) -> np.ndarray:
+        """Cached rows for `texts`, encoding (with `encode`) only the texts not cached."""
+        rows = self.get(texts)
+        missing = list(dict.fromkeys(t for t, row in zip(texts, rows) if row is None))
+        if missing:
+            fresh = dict(zip(missing, encode(missing)))
+            self.put(missing, np.stack(list(fresh.values())))
+            rows = [fresh[t] if row is None else row for t, row in zip(texts, rows)]
+        return np.stack(rows)
+
+
+def cache_by_model(build: Callable[..., T]) -> Callable[..., T]:
+    """Like functools.cache for `build(*args, embedder=...)`, keyed on the embedder's model name: what
+    is built (phrase embeddings) depends on the model, not on which worker or cluster computed it."""
+    built: dict[tuple, T] = {}
+    lock = threading.Lock()
+
+    @functools.wraps(build)
+    def cached(*args: object, embedder: Embedder) -> T:
+        key = (*args, embedder.model)
+        with lock:
+            if key in built:
+                return built[key]
+        value = build(*args, embedder=embedder)
+        with lock:
+            return built.setdefault(key, value)
+
+    return cached

@@ -319,6 +319,13 @@ def test_metrics_need_the_metrics_token(service, calls):
                  "recobra_rejected_connections_total", "recobra_events_total"):
         assert name in text
     assert 'recobra_rejected_connections_total{reason="unauthorized"}' in text
+    # the shared workers' queues: every call that used them in the last minute, and the waiting requests
+    lines = text.splitlines()
+    for worker in ("asr", "embeddings"):
+        assert any(line.startswith("recobra_inference_lag_seconds{") and f'worker="{worker}"' in line
+                   and 'call_id="acme-plain"' in line for line in lines), worker
+        assert any(line.startswith("recobra_inference_queue_depth{") and f'worker="{worker}"' in line
+                   and 'priority="final"' in line for line in lines), worker
 
 
 def test_secrets_are_never_logged(service, calls):

@@ -1,4 +1,5 @@
-"""ASR served by Ray Serve on a local Ray cluster: a real call through a front end, and Serve's batching."""
+"""ASR and embeddings served by Ray Serve on a local Ray cluster: a real call through a front end, and
+Serve's batching."""
 
 from __future__ import annotations
 
@@ -39,31 +40,42 @@ def ray_cluster() -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def ray_settings(ray_cluster, tmp_path_factory) -> Iterator[Settings]:
-    from assist.distributed.ray_asr import deploy
+    from ray import serve
+
+    from assist.distributed import ray_asr, ray_embed
 
     tmp = tmp_path_factory.mktemp("ray")
     settings = Settings(asr_model="tiny.en", language="en", cache_dir=tmp / "cache",
                         database_url=f"sqlite:///{tmp / 'recobra.db'}", inference_backend="ray",
-                        ray_app_name="recobra-test", ray_asr_num_cpus=1)
-    deploy(settings)
+                        ray_app_name="recobra-test", ray_asr_num_cpus=1,
+                        ray_embed_app_name="recobra-test-embed", ray_embed_num_cpus=0.5)
+    ray_asr.deploy(settings)
+    ray_embed.deploy(settings)
     yield settings
-    from ray import serve
-
     serve.delete(settings.ray_app_name)
+    serve.delete(settings.ray_embed_app_name)
 
 
-def test_call_transcribed_through_ray_serve_within_wer(ray_settings):
+def test_call_transcribed_and_analysed_through_ray_serve(ray_settings):
     from assist.distributed.ray_asr import RayAsrClient
+    from assist.distributed.ray_embed import RayEmbeddingClient
 
     agent, debtor, ref_agent, ref_debtor = harvard_call()
     with RunningService(ray_settings) as service:
         assert isinstance(service.app.state.worker, RayAsrClient)
+        assert isinstance(service.app.state.embedder, RayEmbeddingClient)
         events = stream_call(service, "twilio", agent, debtor, "ray-call")
         stats = asyncio.run(service.app.state.worker.stats())
+        embed_stats = service.app.state.embedder.stats()
     wer = check_whole_call(events, ref_agent, ref_debtor)
-    print(f"ray: WER {wer:.3f}, Serve batch sizes {stats['batch_sizes']}")
+    print(f"ray: WER {wer:.3f}, Serve batch sizes: ASR {stats['batch_sizes']}, embeddings {embed_stats}")
     assert wer <= 0.15
     assert sum(stats["batch_sizes"].values()) > 0
+    finals = [e for e in events if e["type"] == "transcript.final"]
+    sentiments = [e for e in events if e["type"] == "sentiment"]
+    # every final was scored with embeddings computed by the cluster
+    assert len(sentiments) == len(finals) and embed_stats["cache_misses"] > 0
+    assert sum(embed_stats["batch_sizes"].values()) > 0
 
 
 def test_serve_batches_concurrent_requests_and_a_bad_one_fails_alone(ray_settings):

@@ -36,6 +36,8 @@ from assist.analysis.rulepacks import (
 )
 from assist.events import ComplianceWarning, EventBase, Evidence
 from assist.settings import get_settings
+from models.embedding_worker import shared_embedder
+from models.embeddings import Embedder, cache_by_model
 from streaming.types import AudioFrame, Speaker, Utterance
 
 NEGATORS: Hashable = ("", "negators")
@@ -79,12 +81,10 @@ def phrase_index(jurisdiction: str, langs: frozenset[str]) -> PhraseIndex:
     return PhraseIndex({k: v for k, v in _lists(load_rule_pack(jurisdiction), langs).items() if k != NEUTRAL})
 
 
-@cache
-def semantic_index(jurisdiction: str, langs: frozenset[str]) -> SemanticIndex:
-    """The pack's paraphrase-matchable phrases embedded once per process. Generic collection phrases
-    are matched by phrase only: their paraphrases sit as close to polite small talk as to demands."""
-    from models.embeddings import load_embedder
-
+@cache_by_model
+def semantic_index(jurisdiction: str, langs: frozenset[str], *, embedder: Embedder) -> SemanticIndex:
+    """The pack's paraphrase-matchable phrases embedded once per process and model. Generic collection
+    phrases are matched by phrase only: their paraphrases sit as close to polite small talk as to demands."""
     pack = load_rule_pack(jurisdiction)
     semantic_rules = {r.id for r in pack.rules if not isinstance(r, GateRule) and r.semantic}
     lists = {
@@ -92,7 +92,7 @@ def semantic_index(jurisdiction: str, langs: frozenset[str]) -> SemanticIndex:
         for k, v in _lists(pack, langs).items()
         if k == NEUTRAL or (k[0] in semantic_rules and k[1] in _SEMANTIC_ROLES)
     }
-    return SemanticIndex(lists, load_embedder().embed)
+    return SemanticIndex(lists, embedder.embed)
 
 
 @lru_cache(maxsize=4096)
@@ -157,12 +157,13 @@ def _after(hits: list[_Hit], trig: _Trigger) -> list[_Hit]:
 
 
 class ComplianceAnalyser:
-    """Compliance warnings for one call. `semantic=False` matches phrases only (no embedding model)."""
+    """Compliance warnings for one call. Paraphrases are matched through `embedder` (the process's shared
+    one unless given); `semantic=False` matches phrases only (no embedding model)."""
 
-    def __init__(self, ctx: CallContext, semantic: bool = True) -> None:
+    def __init__(self, ctx: CallContext, semantic: bool = True, embedder: Embedder | None = None) -> None:
         self.ctx = ctx
         self.pack = load_rule_pack(ctx.jurisdiction or get_settings().jurisdiction)
-        self.semantic = semantic
+        self.embedder = (embedder or shared_embedder()) if semantic else None
         md = ctx.metadata
         self.rules = {r.id: r for r in self.pack.rules if _applies(r.when, r.unless, md)}
         self._by_type = {
@@ -200,8 +201,8 @@ class ComplianceAnalyser:
             return events
         found = phrase_index(self.pack.jurisdiction, langs).find(tokens)
         hits = self._lexical_hits(utt.speaker, tokens, found)
-        if utt.final and self.semantic:
-            self._add_semantic(utt.speaker, tokens, found, hits, langs)
+        if utt.final and self.embedder is not None:
+            self._add_semantic(self.embedder, utt.speaker, tokens, found, hits, langs)
         if utt.speaker is Speaker.AGENT:
             findings = self._agent(utt, hits)
             events += self._retract_overdue()
@@ -281,6 +282,7 @@ class ComplianceAnalyser:
 
     def _add_semantic(
         self,
+        embedder: Embedder,
         speaker: Speaker,
         tokens: Tokens,
         found: Mapping[Hashable, list[Match]],
@@ -294,11 +296,10 @@ class ComplianceAnalyser:
         spans = [s for s in units if s[1] - s[0] >= self.pack.semantic.min_tokens]
         if not keys or not spans:
             return
-        index = semantic_index(self.pack.jurisdiction, langs)
-        from models.embeddings import load_embedder
-
+        index = semantic_index(self.pack.jurisdiction, langs, embedder=embedder)
         texts = [tokens.quote(a, b)[0] for a, b in spans]
-        best = index.best(load_embedder().embed(texts), set(keys), NEUTRAL, self.pack.semantic.margin)
+        embeddings = embedder.embed(texts, call_id=self.ctx.call_id)
+        best = index.best(embeddings, set(keys), NEUTRAL, self.pack.semantic.margin)
         negators = found.get(NEGATORS, [])
         for key, hit in best.items():
             if hit.similarity < keys[key]:

@@ -9,15 +9,17 @@ from assist.analysis.prompts import PromptAnalyser
 from assist.analysis.sentiment import SentimentAnalyser
 from assist.analysis.stress import StressAnalyser
 from assist.analysis.style import StyleAnalyser
+from models.embeddings import Embedder
 
 
-def build_analysers(ctx: CallContext) -> list[Analyser]:
-    """Compliance, prompts, sentiment, stress, negotiation style and abandon risk, wired together."""
+def build_analysers(ctx: CallContext, embedder: Embedder) -> list[Analyser]:
+    """Compliance, prompts, sentiment, stress, negotiation style and abandon risk, wired together; the
+    text analysers embed through the process's shared `embedder`."""
     stress = StressAnalyser(ctx)
-    sentiment = SentimentAnalyser(ctx)
+    sentiment = SentimentAnalyser(ctx, embedder=embedder)
     return [
-        ComplianceAnalyser(ctx),
-        PromptAnalyser(ctx),
+        ComplianceAnalyser(ctx, embedder=embedder),
+        PromptAnalyser(ctx, embedder=embedder),
         sentiment,
         stress,
         StyleAnalyser(ctx, stress),

@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -24,7 +23,9 @@ from pydantic import (
 from assist.analysis.base import CallContext
 from assist.analysis.text import RULES_DIR, contains_phrase, normalise
 from assist.events import EventBase, Evidence, PromptCard
-from models.embeddings import load_embedder
+from models.batching import Priority
+from models.embedding_worker import shared_embedder
+from models.embeddings import Embedder, cache_by_model
 from streaming.types import AudioFrame, Speaker, Utterance
 
 PROMPTS_PATH = RULES_DIR / "prompts.yaml"
@@ -123,29 +124,34 @@ class CardMatch:
 
 @dataclass(frozen=True)
 class CardIndex:
-    """A card file compiled once per process: normalised phrases and trigger/neutral embeddings."""
+    """A card file compiled once per process and embedding model: normalised phrases and trigger/neutral
+    embeddings."""
 
     spec: PromptFile
+    model: str  # the embedding model of `triggers` and `neutral`
     phrases: tuple[tuple[Card, str], ...]
     trigger_cards: tuple[Card, ...]  # one per row of `triggers`
     triggers: np.ndarray
     neutral: np.ndarray
 
     @classmethod
-    def build(cls, spec: PromptFile) -> CardIndex:
-        embed = load_embedder().embed
+    def build(cls, spec: PromptFile, embedder: Embedder) -> CardIndex:
+        embed = embedder.embed
         pairs = [(card, text) for card in spec.cards for texts in card.triggers.values() for text in texts]
         neutral = [text for texts in spec.neutral.values() for text in texts]
         return cls(
             spec,
+            embedder.model,
             tuple((card, normalise(text)) for card, text in pairs),
             tuple(card for card, _ in pairs),
             embed([text for _, text in pairs]),
             embed(neutral),
         )
 
-    def match(self, text: str, final: bool = True) -> CardMatch | None:
-        """The best card for one debtor utterance, or None. Blocking (embeds): run it off the event loop."""
+    def match(self, text: str, final: bool = True, embedder: Embedder | None = None,
+              call_id: str = "") -> CardMatch | None:
+        """The best card for one debtor utterance, or None. Blocking (embeds through `embedder`, the
+        process's shared one unless given): run it off the event loop."""
         norm = normalise(text)
         hits = [(card, phrase) for card, phrase in self.phrases if contains_phrase(norm, phrase)]
         if hits:
@@ -155,7 +161,8 @@ class CardIndex:
         units = _units(text, m.min_words if final else m.partial_min_words)
         if not units:
             return None
-        emb = load_embedder().embed(units)
+        embedder = embedder or shared_embedder(self.model)
+        emb = embedder.embed(units, Priority.FINAL if final else Priority.INTERIM, call_id)
         sims = emb @ self.triggers.T
         floor = (emb @ self.neutral.T).max(axis=1) + m.margin
         u, j = np.unravel_index(int(sims.argmax()), sims.shape)
@@ -171,10 +178,15 @@ def _units(text: str, min_words: int) -> list[str]:
     return [p for p in dict.fromkeys(parts) if len(p.split()) >= min_words]
 
 
-@cache
-def card_index(path: Path = PROMPTS_PATH) -> CardIndex:
-    """The compiled cards for `path`, built once per process (loads the shared embedder)."""
-    return CardIndex.build(load_prompt_file(path))
+def card_index(path: Path = PROMPTS_PATH, embedder: Embedder | None = None) -> CardIndex:
+    """The compiled cards for `path`, built once per process and embedding model (by default the
+    process's shared embedder)."""
+    return _card_index(path, embedder=embedder or shared_embedder())
+
+
+@cache_by_model
+def _card_index(path: Path, *, embedder: Embedder) -> CardIndex:
+    return CardIndex.build(load_prompt_file(path), embedder)
 
 
 def _lookup(metadata: Mapping[str, Any], dotted: str) -> Any:
@@ -191,22 +203,24 @@ class PromptAnalyser:
     utterance, interim or final, matches a card; once per episode: a card fires again only after
     `episode_gap_s` of call time without a hit for it."""
 
-    def __init__(self, ctx: CallContext, path: Path = PROMPTS_PATH) -> None:
+    def __init__(self, ctx: CallContext, path: Path = PROMPTS_PATH, embedder: Embedder | None = None) -> None:
         self.ctx = ctx
-        self.index = card_index(path)
+        self.path = path
+        self.embedder = embedder or shared_embedder()
         self.language = "es" if ctx.language.startswith("es") else "en"
         self._last_hit: dict[str, float] = {}
 
     def on_utterance(self, utt: Utterance) -> list[EventBase]:
         if utt.speaker is not Speaker.DEBTOR or not utt.text.strip():
             return []
-        found = self.index.match(utt.text, utt.final)
+        index = card_index(self.path, self.embedder)  # built on first use, off the event loop
+        found = index.match(utt.text, utt.final, self.embedder, self.ctx.call_id)
         if found is None:
             return []
         card = found.card
         last = self._last_hit.get(card.id)
         self._last_hit[card.id] = utt.end
-        if last is not None and utt.end - last < self.index.spec.matching.episode_gap_s:
+        if last is not None and utt.end - last < index.spec.matching.episode_gap_s:
             return []
         return [self._event(found, utt)]
 

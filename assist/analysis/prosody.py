@@ -193,8 +193,8 @@ class AudioBuffer:
         for f in self._frames:
             if f.end <= start or f.t >= end:
                 continue
-            a = max(0, int(round((start - f.t) * SAMPLE_RATE)))
-            b = min(len(f.samples), int(round((end - f.t) * SAMPLE_RATE)))
+            a = max(0, round((start - f.t) * SAMPLE_RATE))
+            b = min(len(f.samples), round((end - f.t) * SAMPLE_RATE))
             parts.append(f.samples[a:b])
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
 

@@ -13,7 +13,8 @@ import numpy as np
 
 from assist.analysis.base import CallContext
 from assist.events import EventBase, SentimentScore
-from models.embeddings import load_embedder
+from models.embedding_worker import shared_embedder
+from models.embeddings import Embedder
 from streaming.types import AudioFrame, Speaker, Utterance
 
 HEAD_PATH = Path(__file__).resolve().parent.parent / "rules" / "sentiment_head.npz"
@@ -78,12 +79,24 @@ def vader_compound(texts: list[str]) -> np.ndarray:
     return np.array([analyser.polarity_scores(t)["compound"] for t in texts], dtype=np.float32)
 
 
-def classify(texts: list[str], language: str = "en", head: SentimentHead | None = None) -> list[Sentiment]:
-    """Sentiment of each text. Blocking (embeds): run it off the event loop."""
+def check_sentiment_model(model: str, head: SentimentHead | None = None) -> None:
+    """Raise ValueError unless the head was trained on embedding model `model`."""
+    head = head or load_head()
+    if model != head.embedder:
+        raise ValueError(f"the sentiment head was trained on embedding model {head.embedder!r}, not {model!r}: "
+                         f"retrain it with `python -m benchmarks.train_sentiment --model {model}`")
+
+
+def classify(texts: list[str], language: str = "en", head: SentimentHead | None = None,
+             embedder: Embedder | None = None, call_id: str = "") -> list[Sentiment]:
+    """Sentiment of each text. Blocking (embeds through `embedder`, by default the process's shared one
+    for the head's model): run it off the event loop."""
     if not texts:
         return []
     head = head or load_head()
-    embeddings = load_embedder(head.embedder).embed(texts)
+    embedder = embedder or shared_embedder(head.embedder)
+    check_sentiment_model(embedder.model, head)
+    embeddings = embedder.embed(texts, call_id=call_id)
     compound = vader_compound(texts) if language.startswith("en") else None
     out = []
     for p in head.probabilities(embeddings, compound):
@@ -95,8 +108,9 @@ class SentimentAnalyser:
     """Emits a SentimentScore for each final utterance of either speaker; in EU mode never for the
     agent (text emotion inference on a worker). `debtor_trend()` feeds the abandon-risk analyser."""
 
-    def __init__(self, ctx: CallContext, trend_turns: int = 3) -> None:
+    def __init__(self, ctx: CallContext, trend_turns: int = 3, embedder: Embedder | None = None) -> None:
         self.ctx = ctx
+        self.embedder = embedder
         self._debtor_scores: deque[float] = deque(maxlen=trend_turns)
 
     def on_utterance(self, utt: Utterance) -> list[EventBase]:
@@ -104,7 +118,8 @@ class SentimentAnalyser:
             return []
         if self.ctx.eu_mode and utt.speaker is Speaker.AGENT:
             return []
-        (result,) = classify([utt.text], utt.language or self.ctx.language)
+        (result,) = classify([utt.text], utt.language or self.ctx.language, embedder=self.embedder,
+                             call_id=self.ctx.call_id)
         if utt.speaker is Speaker.DEBTOR:
             self._debtor_scores.append(result.score)
         return [

@@ -317,9 +317,9 @@ class StyleAnalyser:
         level = self._stress_level()
         if level is not None and level > r["distress_above"]:
             return r["distressed_multiplier"], " while the debtor is distressed"
-        if debtor and (level is None or level < r["calm_below"]):
-            if sum(t.minimal for t in debtor) / len(debtor) >= r["nonresponsive_min_ratio"]:
-                return r["nonresponsive_multiplier"], " (debtor not responding)"
+        calm = level is None or level < r["calm_below"]
+        if debtor and calm and sum(t.minimal for t in debtor) / len(debtor) >= r["nonresponsive_min_ratio"]:
+            return r["nonresponsive_multiplier"], " (debtor not responding)"
         return 1.0, ""
 
     def _longest_monologue(self, turns: list[_Turn]) -> float:

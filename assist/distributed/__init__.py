@@ -1,4 +1,5 @@
-"""Scale-out backends: Ray Serve for ASR (`ray_asr`), Redis for live events across front ends (`redis_bus`).
+"""Scale-out backends: Ray Serve for ASR (`ray_asr`) and the analysers' embedder (`ray_embed`), joined through
+`ray_cluster`; Redis for live events across front ends (`redis_bus`).
 
-Neither is imported unless its setting asks for it; the default service runs everything in-process.
+None is imported unless its setting asks for it; the default service runs everything in-process.
 """

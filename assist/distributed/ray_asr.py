@@ -14,20 +14,16 @@ Deploy with Ray's own tooling (settings come from RECOBRA_* variables, `key=valu
 from __future__ import annotations
 
 import asyncio
-import itertools
-import time
 from collections import Counter
 from typing import Any
 
 import ray
-import structlog
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
+from assist.distributed.ray_cluster import InFlight, deployment_handle
 from assist.settings import Settings
 from models.asr import AsrRequest, AsrResult, AsrWorker
-
-log = structlog.get_logger(__name__)
 
 REPLICA_WINDOW_MS = 2.0
 """The replica's worker waits only this long to batch: Serve has already gathered the batch."""
@@ -104,50 +100,25 @@ class RayAsrClient:
     def __init__(self, handle: DeploymentHandle, owns_ray: bool = False) -> None:
         self.handle = handle
         self._owns_ray = owns_ray
-        self._ids = itertools.count()
-        self._unanswered: dict[int, tuple[str, str, float]] = {}  # id -> call, priority, submitted
+        self._in_flight = InFlight()
 
     @classmethod
     def connect(cls, settings: Settings) -> RayAsrClient:
         """Join the Ray cluster (unless this process already has) and find the deployed application."""
-        owns_ray = not ray.is_initialized()
-        if owns_ray:
-            ray.init(address=settings.ray_address, log_to_driver=False, logging_level="WARNING")
-        try:
-            handle = serve.get_deployment_handle(settings.ray_asr_deployment, settings.ray_app_name)
-        except Exception as error:
-            raise RuntimeError(
-                f"no Ray Serve deployment {settings.ray_asr_deployment!r} in application {settings.ray_app_name!r} "
-                f"on {settings.ray_address}: deploy it with "
-                "`serve run assist.distributed.ray_asr:build_app` (README: Scaling out)"
-            ) from error
-        log.info("asr.ray_connected", address=settings.ray_address, app=settings.ray_app_name,
-                 deployment=settings.ray_asr_deployment)
-        return cls(handle, owns_ray)
+        return cls(*deployment_handle(settings.ray_address, settings.ray_app_name, settings.ray_asr_deployment,
+                                      "assist.distributed.ray_asr:build_app"))
 
     async def transcribe(self, request: AsrRequest) -> AsrResult:
-        key = next(self._ids)
-        self._unanswered[key] = (request.call_id, request.priority.name.lower(), time.monotonic())
-        try:
+        with self._in_flight.track(request.call_id, request.priority):
             return await self.handle.transcribe.remote(request)
-        finally:
-            del self._unanswered[key]
 
     def lag(self) -> dict[str, float]:
         """Per call with a request out: seconds its oldest one has waited (network, queue and decode)."""
-        now = time.monotonic()
-        lag: dict[str, float] = {}
-        for call_id, _, submitted in self._unanswered.values():
-            if call_id:
-                lag[call_id] = max(lag.get(call_id, 0.0), now - submitted)
-        return lag
+        return self._in_flight.lag()
 
     def queue_depth(self) -> dict[str, int]:
         """This front end's unanswered requests per priority name (queued or decoding on the cluster)."""
-        counts = {"final": 0, "interim": 0, "post_call": 0}
-        for _, priority, _ in self._unanswered.values():
-            counts[priority] += 1
-        return counts
+        return self._in_flight.depth()
 
     async def stats(self) -> dict[str, Any]:
         """One replica's batch statistics (`AsrDeployment.stats`)."""

@@ -1,0 +1,70 @@
+"""Joining the Ray cluster and finding a Serve deployment, shared by the ASR and embedding clients."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import ray
+import structlog
+from ray import serve
+from ray.serve.handle import DeploymentHandle
+
+from models.batching import Priority
+
+log = structlog.get_logger(__name__)
+
+
+def deployment_handle(address: str, app: str, deployment: str, builder: str) -> tuple[DeploymentHandle, bool]:
+    """A handle to `deployment` of Serve application `app`, joining the cluster at `address` unless this
+    process already has; the bool says whether this call joined (its owner shuts Ray down on close).
+    `builder` (an import path) goes into the error that says how to deploy what is missing."""
+    joined = not ray.is_initialized()
+    if joined:
+        ray.init(address=address, log_to_driver=False, logging_level="WARNING")
+    try:
+        handle = serve.get_deployment_handle(deployment, app)
+    except Exception as error:
+        if joined:
+            ray.shutdown()
+        raise RuntimeError(
+            f"no Ray Serve deployment {deployment!r} in application {app!r} on {address}: deploy it with "
+            f"`serve run --name {app} {builder}` (README: Scaling out)"
+        ) from error
+    log.info("ray.connected", address=address, app=app, deployment=deployment)
+    return handle, joined
+
+
+class InFlight:
+    """Requests this front end has out on the cluster: per-call lag and counts per priority."""
+
+    def __init__(self) -> None:
+        self._ids = itertools.count()
+        self._out: dict[int, tuple[str, Priority, float]] = {}  # id -> call, priority, submitted
+
+    @contextmanager
+    def track(self, call_id: str, priority: Priority) -> Iterator[None]:
+        key = next(self._ids)
+        self._out[key] = (call_id, priority, time.monotonic())
+        try:
+            yield
+        finally:
+            del self._out[key]
+
+    def lag(self) -> dict[str, float]:
+        """Per call with a request out: seconds its oldest one has waited (network, queue and work)."""
+        now = time.monotonic()
+        lag: dict[str, float] = {}
+        for call_id, _, submitted in list(self._out.values()):
+            if call_id:
+                lag[call_id] = max(lag.get(call_id, 0.0), now - submitted)
+        return lag
+
+    def depth(self) -> dict[str, int]:
+        """Unanswered requests per priority name (queued or being served on the cluster)."""
+        counts = dict.fromkeys((p.name.lower() for p in Priority), 0)
+        for _, priority, _ in list(self._out.values()):
+            counts[priority.name.lower()] += 1
+        return counts

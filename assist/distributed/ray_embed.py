@@ -1,0 +1,124 @@
+"""The analysers' sentence embedder as a Ray Serve deployment that every front end calls.
+
+Serve's request batching (`@serve.batch`) gathers the embedding requests of all front ends and calls for
+up to `ray_embed_batch_wait_timeout_s` and the replica encodes their texts as one batch. Each front end
+keeps a cache of recent texts, so the sentences that compliance, prompts and sentiment share cross the
+network once. The call's analysers (their rule state) stay on the front end that holds the call.
+
+Deploy next to the ASR application (settings from RECOBRA_* variables, `key=value` arguments override):
+
+    serve run --name recobra-embed assist.distributed.ray_embed:build_app ray_embed_replicas=2
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from typing import Any
+
+import numpy as np
+import ray
+from ray import serve
+from ray.serve.handle import DeploymentHandle
+
+from assist.distributed.ray_cluster import InFlight, deployment_handle
+from assist.settings import Settings
+from models.batching import Priority
+from models.embeddings import EmbeddingCache, encode_groups, load_embedder
+
+
+class EmbeddingDeployment:
+    """One replica: the embedding model behind Serve's request batching."""
+
+    def __init__(self, model: str) -> None:
+        self.encoder = load_embedder(model)
+        self.batch_sizes: Counter[int] = Counter()
+
+    def reconfigure(self, config: dict[str, Any]) -> None:
+        """Serve `user_config`: batch size and wait can change without restarting the replica."""
+        self._batch.set_max_batch_size(int(config["max_batch_size"]))
+        self._batch.set_batch_wait_timeout_s(float(config["batch_wait_timeout_s"]))
+
+    async def embed(self, texts: list[str]) -> np.ndarray:
+        return await self._batch(list(texts))
+
+    @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.005)
+    async def _batch(self, groups: list[list[str]]) -> list[np.ndarray]:
+        self.batch_sizes[len(groups)] += 1
+        return await asyncio.to_thread(encode_groups, self.encoder, groups)
+
+    def stats(self) -> dict[str, Any]:
+        """Requests per batch served so far ({size: batches}), for benchmarks and tests."""
+        return {"batch_sizes": dict(self.batch_sizes)}
+
+
+def embedding_app(settings: Settings) -> serve.Application:
+    """The Serve application: the embedding deployment, sized and batched from `settings`."""
+    deployment = serve.deployment(EmbeddingDeployment).options(
+        name=settings.ray_embed_deployment,
+        num_replicas=settings.ray_embed_replicas,
+        ray_actor_options={"num_cpus": settings.ray_embed_num_cpus},
+        max_ongoing_requests=max(64, 4 * settings.ray_embed_max_batch_size),
+        user_config={"max_batch_size": settings.ray_embed_max_batch_size,
+                     "batch_wait_timeout_s": settings.ray_embed_batch_wait_timeout_s},
+        logging_config={"enable_access_log": False},
+    )
+    return deployment.bind(settings.embedding_model)
+
+
+def build_app(args: dict[str, str]) -> serve.Application:
+    """Entry point for `serve run` / `serve deploy`: RECOBRA_* settings with `key=value` overrides."""
+    return embedding_app(Settings(**args))
+
+
+def deploy(settings: Settings) -> DeploymentHandle:
+    """Deploy (or update) the application on the connected Ray cluster and wait until it is ready."""
+    return serve.run(embedding_app(settings), name=settings.ray_embed_app_name, route_prefix=None)
+
+
+class RayEmbeddingClient:
+    """The analysers' `Embedder` served by the cluster. Blocking: call it from a worker thread."""
+
+    def __init__(self, handle: DeploymentHandle, model: str, owns_ray: bool = False,
+                 timeout_s: float = 30.0) -> None:
+        self.handle = handle
+        self.model = model
+        self.timeout_s = timeout_s
+        self.cache = EmbeddingCache()
+        self._owns_ray = owns_ray
+        self._in_flight = InFlight()
+
+    @classmethod
+    def connect(cls, settings: Settings) -> RayEmbeddingClient:
+        """Join the Ray cluster (unless this process already has) and find the deployed application."""
+        handle, joined = deployment_handle(settings.ray_address, settings.ray_embed_app_name,
+                                           settings.ray_embed_deployment, "assist.distributed.ray_embed:build_app")
+        return cls(handle, settings.embedding_model, joined)
+
+    def embed(self, texts: list[str], priority: Priority = Priority.FINAL, call_id: str = "") -> np.ndarray:
+        """(n, d) rows from the cache or the cluster. Serve batches in arrival order; `priority` and
+        `call_id` only label this front end's lag and queue metrics."""
+        with self._in_flight.track(call_id, priority):
+            if not texts:
+                return self._remote([])
+            return self.cache.embed(list(texts), self._remote)
+
+    def _remote(self, texts: list[str]) -> np.ndarray:
+        return self.handle.embed.remote(texts).result(timeout_s=self.timeout_s)
+
+    def lag(self) -> dict[str, float]:
+        """Per call with a request out: seconds its oldest one has waited."""
+        return self._in_flight.lag()
+
+    def queue_depth(self) -> dict[str, int]:
+        """This front end's unanswered requests per priority name."""
+        return self._in_flight.depth()
+
+    def stats(self) -> dict[str, Any]:
+        """One replica's batch statistics (`EmbeddingDeployment.stats`) and this front end's cache."""
+        remote = self.handle.stats.remote().result(timeout_s=self.timeout_s)
+        return {**remote, "cache_hits": self.cache.hits, "cache_misses": self.cache.misses}
+
+    def close(self) -> None:
+        if self._owns_ray:
+            ray.shutdown()
