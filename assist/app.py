@@ -60,16 +60,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         check_sentiment_model(settings.embedding_model)
         if settings.inference_backend == "ray":
             from assist.distributed.ray_asr import RayAsrClient
-            from assist.distributed.ray_embed import RayEmbeddingClient
 
             app.state.worker = RayAsrClient.connect(settings)
-            app.state.embedder = RayEmbeddingClient.connect(settings)
         else:
             app.state.worker = await asyncio.to_thread(functools.partial(
                 AsrWorker, settings.asr_model, settings.cache_dir, settings.device, settings.compute_type,
                 settings.asr_threads, settings.beam_size, batching=settings.asr_batching,
                 batch_window_ms=settings.asr_batch_window_ms, max_batch=settings.asr_max_batch,
             ))
+        if settings.embedding_backend == "ray":
+            from assist.distributed.ray_embed import RayEmbeddingClient
+
+            app.state.embedder = RayEmbeddingClient.connect(settings)
+        else:
             app.state.embedder = await asyncio.to_thread(functools.partial(
                 EmbeddingWorker, settings.embedding_model, window_ms=settings.embedding_batch_window_ms,
                 max_batch=settings.embedding_max_batch,

@@ -105,8 +105,11 @@ class Settings(BaseSettings):
 
     # Scale-out (README "Scaling out"): in-process by default
     inference_backend: Literal["local", "ray"] = Field(
-        "local", description="local: ASR and embeddings in this process; ray: Ray Serve deployments shared by front ends."
+        "local", description="local: ASR in this process; ray: a Ray Serve ASR deployment shared by front ends."
     )
+    embedding_backend: Literal["local", "ray"] = Field(
+        "local", description="local: the shared sentence embedder in this process; ray: a Ray Serve deployment "
+        "(each request pays a round trip: worth it for large or GPU embedding models).")
     ray_address: str = Field("auto", description="Ray cluster to join (auto: the local node's cluster, or ray://...).")
     ray_app_name: str = Field("recobra", description="Ray Serve application holding the ASR deployment.")
     ray_asr_deployment: str = "asr"

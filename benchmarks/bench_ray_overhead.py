@@ -3,8 +3,8 @@
 Starts a local Ray cluster, deploys the ASR and embedding applications, then measures
   1. one request at a time: the same real FLEURS segments through AsrWorker and through RayAsrClient;
      real NatCS utterances (2 per request, never cached) through EmbeddingWorker and RayEmbeddingClient;
-  2. N concurrent real-time calls into a front end with each backend: end-of-speech -> final latency,
-     and the batch sizes Serve formed.
+  2. N concurrent real-time calls into a front end with everything local, with ASR on Ray, and with ASR
+     and embeddings on Ray: end-of-speech -> final latency, and the ASR batch sizes Serve formed.
 
 Usage: python -m benchmarks.bench_ray_overhead [--calls 2] [--model tiny.en]
 Prints a table and writes benchmarks/results/ray_overhead_<model>.json.
@@ -127,8 +127,9 @@ def main() -> None:
         local_s, ray_s = medians["local"], medians["ray"]
         worker.close()
         before = asyncio.run(client.stats())["batch_sizes"]
-        local_calls = calls_latency(local, args.calls)
-        ray_calls = calls_latency(remote, args.calls)
+        latency = {"local": calls_latency(local, args.calls), "ray_asr": calls_latency(remote, args.calls),
+                   "ray_asr_and_embeddings": calls_latency(remote.model_copy(update={"embedding_backend": "ray"}),
+                                                           args.calls)}
         after = asyncio.run(client.stats())["batch_sizes"]
         serve.delete(remote.ray_app_name)
         serve.delete(remote.ray_embed_app_name)
@@ -144,7 +145,7 @@ def main() -> None:
         "per_embedding_request": {"texts": 2, "local_median_s": round(embed_s["local"], 4),
                                   "ray_median_s": round(embed_s["ray"], 4)},
         "calls": args.calls,
-        "end_of_speech_to_final": {"local": summary(local_calls), "ray": summary(ray_calls)},
+        "end_of_speech_to_final": {name: summary(values) for name, values in latency.items()},
         "serve_batch_sizes_during_calls": {k: v - before.get(k, 0) for k, v in sorted(after.items())
                                            if v - before.get(k, 0)},
     }

@@ -75,7 +75,7 @@ def test_repeated_sentences_come_from_the_cache():
 
 
 def test_a_failed_encode_reaches_its_callers_and_the_worker_goes_on(worker):
-    with pytest.raises(Exception):  # the packaged encoder rejects a non-string
+    with pytest.raises(TypeError):  # the packaged encoder rejects a non-string
         worker.embed([None])  # type: ignore[list-item]
     assert worker.embed(["still working"]).shape == (1, worker.encoder.dim)
     assert worker.embed([]).shape == (0, worker.encoder.dim)

@@ -46,9 +46,9 @@ def ray_settings(ray_cluster, tmp_path_factory) -> Iterator[Settings]:
 
     tmp = tmp_path_factory.mktemp("ray")
     settings = Settings(asr_model="tiny.en", language="en", cache_dir=tmp / "cache",
-                        database_url=f"sqlite:///{tmp / 'recobra.db'}", inference_backend="ray",
-                        ray_app_name="recobra-test", ray_asr_num_cpus=1,
-                        ray_embed_app_name="recobra-test-embed", ray_embed_num_cpus=0.5)
+                        database_url=f"sqlite:///{tmp / 'recobra.db'}",
+                        inference_backend="ray", embedding_backend="ray", ray_app_name="recobra-test",
+                        ray_asr_num_cpus=1, ray_embed_app_name="recobra-test-embed", ray_embed_num_cpus=0.5)
     ray_asr.deploy(settings)
     ray_embed.deploy(settings)
     yield settings
