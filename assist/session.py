@@ -76,6 +76,7 @@ class CallSession:
         self.metrics = metrics
         self._stored: asyncio.Queue[EventBase | None] = asyncio.Queue()
         """Bounded by back-pressure: producers wait in `_room` while it holds event_store_queue events."""
+        self._store_room = asyncio.Condition()  # notified each time the writer takes a batch
         self._store_task = asyncio.create_task(self._run_store())
         self._qa: dict = {}
         self._analysis: asyncio.Queue = asyncio.Queue(2 * settings.channel_queue_frames)
@@ -144,8 +145,11 @@ class CallSession:
 
     async def _room(self) -> None:
         """Back-pressure from storage: wait while this call's unwritten events reach the bound."""
-        while self._stored.qsize() >= self.settings.event_store_queue:
-            await asyncio.sleep(0.05)
+        bound = self.settings.event_store_queue
+        if self._stored.qsize() < bound:
+            return
+        async with self._store_room:
+            await self._store_room.wait_for(lambda: self._stored.qsize() < bound)
 
     async def end(self, reason: str = "end") -> CallEnded:
         """Flush every channel's open utterance, drain the analysis, emit `call.ended`."""
@@ -178,6 +182,8 @@ class CallSession:
             batch = [await self._stored.get()]
             while not self._stored.empty() and len(batch) < STORE_BATCH:
                 batch.append(self._stored.get_nowait())
+            async with self._store_room:
+                self._store_room.notify_all()
             done = batch[-1] is None
             events = [e for e in batch if e is not None]
             if self.recorder is None or not events:
