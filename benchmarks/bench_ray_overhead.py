@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import platform
 import statistics
 import tempfile
 import time
@@ -33,6 +32,7 @@ from assist.distributed.ray_asr import RayAsrClient, deploy
 from assist.distributed.ray_embed import RayEmbeddingClient
 from assist.replay import follow, replay
 from assist.settings import Settings
+from benchmarks.bench_capacity import RESULTS, device_name
 from benchmarks.bench_embedding_batching import utterances
 from models.asr import AsrRequest, AsrWorker
 from models.embedding_worker import EmbeddingWorker
@@ -40,7 +40,6 @@ from streaming.types import SAMPLE_RATE
 from tests.service import RunningService
 from tests.test_end_to_end import harvard_call
 
-RESULTS = Path(__file__).parent / "results"
 CLIPS = [DATA / "fleurs-cuttledoc" / f"fleurs-en-00{i}.ogg" for i in range(6)]
 
 
@@ -138,7 +137,7 @@ def main() -> None:
     overhead = [r - c for r, c in zip(ray_s, local_s, strict=True)]
     result = {
         "model": args.model,
-        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+        "machine": device_name("cpu"),
         "per_request": {"clips": len(clips), "local_median_s": [round(x, 3) for x in local_s],
                         "ray_median_s": [round(x, 3) for x in ray_s],
                         "overhead_median_s": round(statistics.median(overhead), 4)},

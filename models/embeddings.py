@@ -9,12 +9,11 @@ them from a Ray cluster).
 
 from __future__ import annotations
 
-import functools
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, wraps
 from pathlib import Path
 from typing import Protocol, TypeVar
 
@@ -158,7 +157,7 @@ def cache_by_model(build: Callable[..., T]) -> Callable[..., T]:
     built: dict[tuple, T] = {}
     lock = threading.Lock()
 
-    @functools.wraps(build)
+    @wraps(build)
     def cached(*args: object, embedder: Embedder) -> T:
         key = (*args, embedder.model)
         with lock:
