@@ -104,14 +104,16 @@ class CallSummary:
     lowest_sentiment: float | None = None
     style_band: str | None = None
     style_index: float | None = None
-    warnings: dict[str, ComplianceWarning] = field(default_factory=dict)
+    warnings: dict[tuple[str, float | None], ComplianceWarning] = field(default_factory=dict)
+    """The latest status of each warning, by rule and evidence start."""
     abandon_risk: float | None = None
     abandon_alert: bool = False
     abusive_utterances: int = 0
 
     def open_critical(self) -> list[ComplianceWarning]:
-        """Critical warnings whose latest status is not retracted, by rule."""
-        return [w for w in self.warnings.values() if w.severity == "critical" and w.status != "retracted"]
+        """Critical warnings not retracted (provisional ones included while live), one per rule."""
+        by_rule = {w.rule_id: w for w in self.warnings.values() if w.severity == "critical" and w.status != "retracted"}
+        return list(by_rule.values())
 
     def abusive(self, rules: WellbeingRules) -> bool:
         return self.abusive_utterances >= rules.abusive_call.min_utterances
@@ -149,7 +151,7 @@ class CallSummary:
             "style_band": self.style_band,
             "style_index": self.style_index,
             "critical": [{"rule_id": w.rule_id, "title": w.title} for w in self.open_critical()],
-            "warnings": len(self.warnings),
+            "warnings": sum(w.status != "retracted" for w in self.warnings.values()),
             "abandon_risk": self.abandon_risk,
             "abandon_alert": self.abandon_alert,
             "hard": self.hard_reasons(rules),
@@ -281,7 +283,7 @@ class Dashboard:
         elif isinstance(event, NegotiationStyle):
             call.style_band, call.style_index = event.band, event.index
         elif isinstance(event, ComplianceWarning):
-            call.warnings[event.rule_id] = event
+            call.warnings[(event.rule_id, event.evidence.start if event.evidence else None)] = event
         elif isinstance(event, AbandonRisk):
             call.abandon_risk = event.risk
             call.abandon_alert = call.abandon_alert or event.alert

@@ -14,6 +14,7 @@ import yaml
 from assist.analysis.base import CallContext
 from assist.analysis.compliance import ComplianceAnalyser
 from assist.events import ComplianceWarning, EventBase
+from assist.qa.calldata import CallData
 from streaming.types import Speaker, Utterance, Word
 
 CALLS_DIR = Path(__file__).parent / "data" / "compliance_calls"
@@ -74,13 +75,10 @@ def replay(call: ScriptedCall, analyser: ComplianceAnalyser, on_utterance=None) 
 
 
 def standing(events: list[EventBase]) -> set[str]:
-    """Rule ids of warnings that stand at the end: confirmed and not later retracted."""
-    state: dict[tuple[str, Any], str] = {}
-    for e in events:
-        assert isinstance(e, ComplianceWarning)
-        key = (e.rule_id, e.evidence.start if e.evidence else None)
-        state[key] = e.status
-    return {rid for (rid, _), status in state.items() if status == "confirmed"}
+    """Rule ids of warnings that stand at the end, as the QA scorecard reads them from the stored log."""
+    assert all(isinstance(e, ComplianceWarning) for e in events)
+    call = CallData("c", (), tuple(e.model_dump(mode="json") for e in events))
+    return {e["rule_id"] for e in call.standing_warnings()}
 
 
 CALLS = load_calls()

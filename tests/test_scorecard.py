@@ -6,8 +6,13 @@ from pathlib import Path
 
 import pytest
 
+from assist.analysis.base import CallContext
+from assist.analysis.compliance import ComplianceAnalyser
+from assist.events import ComplianceWarning
+from assist.qa.calldata import CallData, Turn
 from assist.qa.scorecard import Scorecard, override, score_call
 from assist.qa.script import Script
+from streaming.types import Speaker, Utterance, Word
 
 CALLS = sorted((Path(__file__).parent / "data" / "qa_calls").glob("*.yaml"))
 
@@ -55,3 +60,29 @@ def test_override_recomputes_score_and_gate() -> None:
     assert Scorecard.from_dict(a1.to_dict()).to_dict() == a1.to_dict()
     with pytest.raises(ValueError):
         override(card, "A1", "maybe")  # type: ignore[arg-type]
+
+
+LIVE_THREATS = [(1, 1.0, 2.0, "You could go to jail", False), (1, 1.0, 3.0, "You could go to jail for this.", True),
+                (2, 4.0, 5.0, "You could go to jail", False), (2, 4.0, 6.0, "You could go to Chicago on Friday.", True)]
+
+
+def live_threat_warnings() -> list[ComplianceWarning]:
+    """The compliance analyser's events for LIVE_THREATS (interims and finals of two agent utterances): a
+    threat heard in an interim is provisional, then the final confirms it or, no longer containing it,
+    retracts it."""
+    an = ComplianceAnalyser(CallContext("c", "en", "us", metadata={"identity_verified": True}), semantic=False)
+    events = an.start()
+    for seq, start, end, text, final in LIVE_THREATS:
+        words = tuple(Word(w, start + i * 0.2, start + (i + 1) * 0.2) for i, w in enumerate(text.split()))
+        events += an.on_utterance(Utterance(Speaker.AGENT, seq, start, end, text, words, "en", final))
+    assert all(isinstance(e, ComplianceWarning) for e in events)
+    return events  # type: ignore[return-value]
+
+
+def test_gate_counts_a_live_warning_once_and_never_a_retracted_one() -> None:
+    logged = [{**e.model_dump(mode="json"), "seq": n} for n, e in enumerate(live_threat_warnings(), 1)]
+    assert [e["status"] for e in logged if e["rule_id"] == "US-THR-01"] == [
+        "provisional", "confirmed", "provisional", "retracted"]
+    turns = tuple(Turn("agent", start, end, text) for _, start, end, text, final in LIVE_THREATS if final)
+    card = score_call(CallData("c", turns, tuple(logged), {"identity_verified": True}))
+    assert [(g.why.split(":")[0], g.evidence[0].start) for g in card.gate] == [("US-THR-01", 1.0)]

@@ -399,7 +399,13 @@ function renderCategory(cat) {
 }
 
 function renderWarnings(d) {
-  const warnings = d.events.filter((e) => e.type === "compliance.warning" && e.payload.status !== "retracted");
+  // the log holds each status change of a warning (provisional -> confirmed | retracted): the latest per
+  // rule and evidence start counts, and only confirmed ones stand (as in the scorecard's gate)
+  const latest = new Map();
+  for (const e of d.events) {
+    if (e.type === "compliance.warning") latest.set(`${e.payload.rule_id}@${e.payload.evidence?.start}`, e);
+  }
+  const warnings = [...latest.values()].filter((e) => (e.payload.status || "confirmed") === "confirmed");
   if (!warnings.length) {
     $("warnings").replaceChildren(h("p", { class: "muted" }, "No compliance warnings on this call."));
     return;
@@ -416,7 +422,6 @@ function renderWarnings(d) {
           " ",
           h("strong", {}, w.title || w.rule_id),
           h("span", { class: "muted" }, ` ${w.rule_id}${w.citation ? ` · ${w.citation}` : ""} · ${fmtClock(t)}`),
-          w.status === "provisional" ? h("span", { class: "muted" }, " (provisional)") : null,
           w.evidence ? h("div", {}, quoteButton(w.evidence)) : null,
         ),
       ),

@@ -56,3 +56,13 @@ class CallData:
 
     def events_of(self, event_type: str) -> list[Mapping[str, Any]]:
         return [e for e in self.events if e.get("type") == event_type]
+
+    def standing_warnings(self) -> list[Mapping[str, Any]]:
+        """Compliance warnings that stand at the end of the call. The live stream sends a warning again
+        for every change of its status: "provisional" (from an interim), then "confirmed" or "retracted"
+        (the final, or a must-say phrase found in time), with the same rule and evidence start. The
+        latest status counts, and only "confirmed" ones stand."""
+        latest: dict[tuple[Any, Any], Mapping[str, Any]] = {}
+        for e in self.events_of("compliance.warning"):
+            latest[(e.get("rule_id"), (e.get("evidence") or {}).get("start"))] = e
+        return [e for e in latest.values() if e.get("status", "confirmed") == "confirmed"]

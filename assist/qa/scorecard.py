@@ -285,9 +285,8 @@ def _c4(ctx: _Ctx, p: Mapping[str, Any]):
     if not objections:
         return "na", "no objection raised", ()
     missed, answered = _acknowledged(ctx, objections, ("ack", "empathy", "option"), p["within_turns"])
-    warned = [e for e in ctx.call.events_of("compliance.warning")
-              if e.get("status") != "retracted" and e.get("severity") in ("warning", "critical")
-              and float(e.get("t", 0)) >= objections[0].start]
+    warned = [e for e in ctx.call.standing_warnings()
+              if e.get("severity") in ("warning", "critical") and float(e.get("t", 0)) >= objections[0].start]
     if warned:
         return "fail", f"compliance warning after the objection: {warned[0].get('title', warned[0].get('rule_id'))}", _ev(objections[0])
     if missed:
@@ -400,10 +399,10 @@ CHECKS: Mapping[str, Check] = {
 
 
 def _gate(call: CallData) -> list[ItemScore]:
-    """One failed gate item per critical compliance warning that was not retracted."""
+    """One failed gate item per critical compliance warning that stands at the end of the call."""
     gate = []
-    for e in call.events_of("compliance.warning"):
-        if e.get("severity") != "critical" or e.get("status") == "retracted":
+    for e in call.standing_warnings():
+        if e.get("severity") != "critical":
             continue
         ev = e.get("evidence")
         quote = (Quote(ev["speaker"], ev["quote"], float(ev["start"]), float(ev["end"])),) if ev else ()
