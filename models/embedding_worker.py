@@ -76,6 +76,7 @@ class EmbeddingWorker:
 
     def close(self) -> None:
         """Refuse new work and fail what is still waiting; the encode in progress finishes."""
+        atexit.unregister(self.close)
         for pending in self._queue.close():
             pending.deliver(RuntimeError("the embedding worker is closed"))
         if self._thread is not threading.current_thread():

@@ -111,3 +111,11 @@ def test_serve_batches_concurrent_requests_and_a_bad_one_fails_alone(ray_setting
 
 def _text(result) -> str:
     return " ".join(w.text for w in result.words)
+
+
+def test_a_front_end_without_the_deployment_says_how_to_deploy_it(ray_settings):
+    from assist.distributed.ray_embed import RayEmbeddingClient
+
+    missing = ray_settings.model_copy(update={"ray_embed_app_name": "not-deployed"})
+    with pytest.raises(RuntimeError, match="serve run --name not-deployed assist.distributed.ray_embed:build_app"):
+        RayEmbeddingClient.connect(missing)
