@@ -6,6 +6,7 @@ import asyncio
 import socket
 import threading
 import time
+from typing import Self
 
 import uvicorn
 
@@ -31,7 +32,7 @@ class RunningService:
     def http(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def __enter__(self) -> RunningService:
+    def __enter__(self) -> Self:
         self.thread.start()
         deadline = time.monotonic() + 180
         while not self.server.started:
