@@ -8,7 +8,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from enum import IntEnum
 
@@ -21,6 +21,24 @@ class Priority(IntEnum):
     FINAL = 0
     INTERIM = 1
     POST_CALL = 2
+
+
+def waits_by_call(submitted: Iterable[tuple[str, float]], now: float, calls: Iterable[str] = ()) -> dict[str, float]:
+    """Per call: seconds its oldest request, given as (call id, submitted), has waited; 0.0 for `calls`
+    without one."""
+    lag = dict.fromkeys(calls, 0.0)
+    for call_id, at in submitted:
+        if call_id:
+            lag[call_id] = max(lag.get(call_id, 0.0), now - at)
+    return lag
+
+
+def count_by_priority(priorities: Iterable[Priority]) -> dict[str, int]:
+    """Requests per priority name (final, interim, post_call), zeros included."""
+    counts = dict.fromkeys((p.name.lower() for p in Priority), 0)
+    for priority in priorities:
+        counts[priority.name.lower()] += 1
+    return counts
 
 
 @dataclass(eq=False)
@@ -122,16 +140,10 @@ class RequestQueue:
             for call_id, last in list(self._seen.items()):
                 if now - last > LAG_FORGET_S:
                     del self._seen[call_id]
-            lag = dict.fromkeys(self._seen, 0.0)
-            for p in itertools.chain(self._waiting, self._running):
-                if p.call_id:
-                    lag[p.call_id] = max(lag.get(p.call_id, 0.0), now - p.submitted)
-            return lag
+            requests = itertools.chain(self._waiting, self._running)
+            return waits_by_call(((p.call_id, p.submitted) for p in requests), now, self._seen)
 
     def depth(self) -> dict[str, int]:
         """Waiting requests per priority name."""
         with self._cond:
-            counts = dict.fromkeys((p.name.lower() for p in Priority), 0)
-            for p in self._waiting:
-                counts[p.priority.name.lower()] += 1
-            return counts
+            return count_by_priority(p.priority for p in self._waiting)

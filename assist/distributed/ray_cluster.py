@@ -12,7 +12,7 @@ import structlog
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
-from models.batching import Priority
+from models.batching import Priority, count_by_priority, waits_by_call
 
 log = structlog.get_logger(__name__)
 
@@ -55,16 +55,8 @@ class InFlight:
 
     def lag(self) -> dict[str, float]:
         """Per call with a request out: seconds its oldest one has waited (network, queue and work)."""
-        now = time.monotonic()
-        lag: dict[str, float] = {}
-        for call_id, _, submitted in list(self._out.values()):
-            if call_id:
-                lag[call_id] = max(lag.get(call_id, 0.0), now - submitted)
-        return lag
+        return waits_by_call(((call_id, at) for call_id, _, at in list(self._out.values())), time.monotonic())
 
     def depth(self) -> dict[str, int]:
         """Unanswered requests per priority name (queued or being served on the cluster)."""
-        counts = dict.fromkeys((p.name.lower() for p in Priority), 0)
-        for _, priority, _ in list(self._out.values()):
-            counts[priority.name.lower()] += 1
-        return counts
+        return count_by_priority(priority for _, priority, _ in list(self._out.values()))
