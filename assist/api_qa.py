@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from assist.auth import principal_of
+from assist.qa.calldata import standing_warnings
 from assist.storage import repository as repo
 from assist.storage.db import Database
 from assist.storage.tables import Call, Event, Override, QaResult, Utterance
@@ -120,6 +121,8 @@ class CallDetail(BaseModel):
     metadata: dict[str, Any]
     utterances: list[UtteranceOut]
     events: list[EventOut]
+    warnings: list[EventOut] = Field(description="The compliance warnings that stand at the end of the call: the "
+                                     "latest status of each (rule, evidence), confirmed ones only.")
     scorecard: dict[str, Any] | None = Field(description="Gate and items, each with result, why and evidence.")
     category: dict[str, Any] | None
     overrides: list[OverrideOut]
@@ -185,12 +188,14 @@ def call_detail(call_id: str, s: SessionDep) -> CallDetail:
     events = s.scalars(select(Event).where(Event.call_id == call_id).order_by(Event.seq))
     overrides = s.scalars(select(Override).where(Override.call_id == call_id).order_by(Override.id))
     qa = s.get(QaResult, call_id)
+    events_out = [EventOut(seq=e.seq, type=e.type, t=e.t, payload=e.payload) for e in events]
     return CallDetail(
         call=CallSummary.of(call),
         metadata=call.meta,
         utterances=[UtteranceOut(seq=u.seq, speaker=u.speaker, start=u.start, end=u.end, text=u.text,
                                  language=u.language, words=u.words) for u in utts],
-        events=[EventOut(seq=e.seq, type=e.type, t=e.t, payload=e.payload) for e in events],
+        events=events_out,
+        warnings=standing_warnings(events_out, lambda e: e.payload),
         scorecard=qa.scorecard if qa else None,
         category=qa.category if qa else None,
         overrides=[OverrideOut.of(o) for o in overrides],

@@ -70,6 +70,10 @@ def test_call_detail_has_transcript_events_and_evidence(client: TestClient) -> N
     assert [e["seq"] for e in body["events"]] == list(range(1, len(script.live_events("x")) + 1))
     gate = body["scorecard"]["gate"]
     assert gate[0]["result"] == "fail" and gate[0]["evidence"][0]["start"] == 6.5
+    # the standing warnings are those the gate failed on (plus any non-critical ones)
+    critical = [w for w in body["warnings"] if w["payload"]["severity"] == "critical"]
+    assert [w["payload"]["evidence"]["start"] for w in critical] == [g["evidence"][0]["start"] for g in gate]
+    assert all(w["type"] == "compliance.warning" and w["payload"]["status"] == "confirmed" for w in body["warnings"])
     assert body["category"]["primary"] == "refusal"
     assert client.get("/api/calls/nope").status_code == 404
 

@@ -399,13 +399,7 @@ function renderCategory(cat) {
 }
 
 function renderWarnings(d) {
-  // the log holds each status change of a warning (provisional -> confirmed | retracted): the latest per
-  // rule and evidence start counts, and only confirmed ones stand (as in the scorecard's gate)
-  const latest = new Map();
-  for (const e of d.events) {
-    if (e.type === "compliance.warning") latest.set(`${e.payload.rule_id}@${e.payload.evidence?.start}`, e);
-  }
-  const warnings = [...latest.values()].filter((e) => (e.payload.status || "confirmed") === "confirmed");
+  const warnings = d.warnings; // those standing at the end of the call (the server applies status changes)
   if (!warnings.length) {
     $("warnings").replaceChildren(h("p", { class: "muted" }, "No compliance warnings on this call."));
     return;

@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from assist.analysis.text import normalise
+
+E = TypeVar("E")
+
+
+def standing_warnings(events: Iterable[E], payload: Callable[[E], Mapping[str, Any]]) -> list[E]:
+    """The compliance warnings among `events` that stand at the end of the call. The live stream sends a
+    warning again for every change of its status: "provisional" (from an interim), then "confirmed" or
+    "retracted" (the final, or a must-say phrase found in time), with the same rule and evidence start.
+    The latest status counts, and only "confirmed" ones stand. `payload` gives an event's fields."""
+    latest: dict[tuple[Any, Any], E] = {}
+    for e in events:
+        fields = payload(e)
+        if fields.get("type") == "compliance.warning":
+            latest[(fields.get("rule_id"), (fields.get("evidence") or {}).get("start"))] = e
+    return [e for e in latest.values() if payload(e).get("status", "confirmed") == "confirmed"]
 
 
 @dataclass(frozen=True)
@@ -58,11 +73,5 @@ class CallData:
         return [e for e in self.events if e.get("type") == event_type]
 
     def standing_warnings(self) -> list[Mapping[str, Any]]:
-        """Compliance warnings that stand at the end of the call. The live stream sends a warning again
-        for every change of its status: "provisional" (from an interim), then "confirmed" or "retracted"
-        (the final, or a must-say phrase found in time), with the same rule and evidence start. The
-        latest status counts, and only "confirmed" ones stand."""
-        latest: dict[tuple[Any, Any], Mapping[str, Any]] = {}
-        for e in self.events_of("compliance.warning"):
-            latest[(e.get("rule_id"), (e.get("evidence") or {}).get("start"))] = e
-        return [e for e in latest.values() if e.get("status", "confirmed") == "confirmed"]
+        """Compliance warnings that stand at the end of the call (see `standing_warnings`)."""
+        return standing_warnings(self.events, lambda e: e)
