@@ -17,11 +17,14 @@ import asyncio
 from collections import Counter
 from typing import Any
 
-import ray
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
-from assist.distributed.ray_cluster import InFlight, deployment_handle
+from assist.distributed.ray_cluster import (
+    BatchedReplica,
+    ServeClient,
+    deployment_handle,
+)
 from assist.settings import Settings
 from models.asr import AsrRequest, AsrResult, AsrWorker
 
@@ -29,17 +32,12 @@ REPLICA_WINDOW_MS = 2.0
 """The replica's worker waits only this long to batch: Serve has already gathered the batch."""
 
 
-class AsrDeployment:
+class AsrDeployment(BatchedReplica):
     """One replica: the process's Whisper model behind Serve's request batching."""
 
     def __init__(self, worker_args: dict[str, Any]) -> None:
         self.worker = AsrWorker(**worker_args)
         self.batch_sizes: Counter[int] = Counter()
-
-    def reconfigure(self, config: dict[str, Any]) -> None:
-        """Serve `user_config`: batch size and wait can change without restarting the replica."""
-        self._batch.set_max_batch_size(int(config["max_batch_size"]))
-        self._batch.set_batch_wait_timeout_s(float(config["batch_wait_timeout_s"]))
 
     async def transcribe(self, request: AsrRequest) -> AsrResult:
         outcome = await self._batch(request)
@@ -94,13 +92,8 @@ def deploy(settings: Settings) -> DeploymentHandle:
     return serve.run(asr_app(settings), name=settings.ray_app_name, route_prefix=None)
 
 
-class RayAsrClient:
+class RayAsrClient(ServeClient):
     """The session's ASR worker API (`transcribe`, `lag`, `queue_depth`, `close`) served by the cluster."""
-
-    def __init__(self, handle: DeploymentHandle, owns_ray: bool = False) -> None:
-        self.handle = handle
-        self._owns_ray = owns_ray
-        self._in_flight = InFlight()
 
     @classmethod
     def connect(cls, settings: Settings) -> RayAsrClient:
@@ -112,18 +105,6 @@ class RayAsrClient:
         with self._in_flight.track(request.call_id, request.priority):
             return await self.handle.transcribe.remote(request)
 
-    def lag(self) -> dict[str, float]:
-        """Per call with a request out: seconds its oldest one has waited (network, queue and decode)."""
-        return self._in_flight.lag()
-
-    def queue_depth(self) -> dict[str, int]:
-        """This front end's unanswered requests per priority name (queued or decoding on the cluster)."""
-        return self._in_flight.depth()
-
     async def stats(self) -> dict[str, Any]:
         """One replica's batch statistics (`AsrDeployment.stats`)."""
         return await self.handle.stats.remote()
-
-    def close(self) -> None:
-        if self._owns_ray:
-            ray.shutdown()

@@ -1,4 +1,5 @@
-"""Joining the Ray cluster and finding a Serve deployment, shared by the ASR and embedding clients."""
+"""What the ASR and embedding deployments share: joining the cluster, finding a deployment, the client's
+requests in flight, and run-time batch settings of a replica."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import itertools
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import ray
 import structlog
@@ -60,3 +62,36 @@ class InFlight:
     def depth(self) -> dict[str, int]:
         """Unanswered requests per priority name (queued or being served on the cluster)."""
         return count_by_priority(priority for _, priority, _ in list(self._out.values()))
+
+
+class BatchedReplica:
+    """A replica whose `_batch` method is `@serve.batch`: its size and wait follow Serve `user_config`,
+    so they change without restarting the replica."""
+
+    _batch: Any
+
+    def reconfigure(self, config: dict[str, Any]) -> None:
+        self._batch.set_max_batch_size(int(config["max_batch_size"]))
+        self._batch.set_batch_wait_timeout_s(float(config["batch_wait_timeout_s"]))
+
+
+class ServeClient:
+    """A front end's client of one deployment: its handle, its requests in flight (per-call lag and
+    queue depth for /metrics), and Ray shut down on close when this client joined the cluster."""
+
+    def __init__(self, handle: DeploymentHandle, owns_ray: bool = False) -> None:
+        self.handle = handle
+        self._owns_ray = owns_ray
+        self._in_flight = InFlight()
+
+    def lag(self) -> dict[str, float]:
+        """Per call with a request out: seconds its oldest one has waited (network, queue and work)."""
+        return self._in_flight.lag()
+
+    def queue_depth(self) -> dict[str, int]:
+        """This front end's unanswered requests per priority name (queued or served on the cluster)."""
+        return self._in_flight.depth()
+
+    def close(self) -> None:
+        if self._owns_ray:
+            ray.shutdown()

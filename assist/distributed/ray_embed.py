@@ -17,27 +17,25 @@ from collections import Counter
 from typing import Any
 
 import numpy as np
-import ray
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
-from assist.distributed.ray_cluster import InFlight, deployment_handle
+from assist.distributed.ray_cluster import (
+    BatchedReplica,
+    ServeClient,
+    deployment_handle,
+)
 from assist.settings import Settings
 from models.batching import Priority
 from models.embeddings import EmbeddingCache, encode_groups, load_embedder
 
 
-class EmbeddingDeployment:
+class EmbeddingDeployment(BatchedReplica):
     """One replica: the embedding model behind Serve's request batching."""
 
     def __init__(self, model: str) -> None:
         self.encoder = load_embedder(model)
         self.batch_sizes: Counter[int] = Counter()
-
-    def reconfigure(self, config: dict[str, Any]) -> None:
-        """Serve `user_config`: batch size and wait can change without restarting the replica."""
-        self._batch.set_max_batch_size(int(config["max_batch_size"]))
-        self._batch.set_batch_wait_timeout_s(float(config["batch_wait_timeout_s"]))
 
     async def embed(self, texts: list[str]) -> np.ndarray:
         return await self._batch(list(texts))
@@ -76,17 +74,15 @@ def deploy(settings: Settings) -> DeploymentHandle:
     return serve.run(embedding_app(settings), name=settings.ray_embed_app_name, route_prefix=None)
 
 
-class RayEmbeddingClient:
+class RayEmbeddingClient(ServeClient):
     """The analysers' `Embedder` served by the cluster. Blocking: call it from a worker thread."""
 
     def __init__(self, handle: DeploymentHandle, model: str, owns_ray: bool = False,
                  timeout_s: float = 30.0) -> None:
-        self.handle = handle
+        super().__init__(handle, owns_ray)
         self.model = model
         self.timeout_s = timeout_s
         self.cache = EmbeddingCache()
-        self._owns_ray = owns_ray
-        self._in_flight = InFlight()
 
     @classmethod
     def connect(cls, settings: Settings) -> RayEmbeddingClient:
@@ -106,19 +102,7 @@ class RayEmbeddingClient:
     def _remote(self, texts: list[str]) -> np.ndarray:
         return self.handle.embed.remote(texts).result(timeout_s=self.timeout_s)
 
-    def lag(self) -> dict[str, float]:
-        """Per call with a request out: seconds its oldest one has waited."""
-        return self._in_flight.lag()
-
-    def queue_depth(self) -> dict[str, int]:
-        """This front end's unanswered requests per priority name."""
-        return self._in_flight.depth()
-
     def stats(self) -> dict[str, Any]:
         """One replica's batch statistics (`EmbeddingDeployment.stats`) and this front end's cache."""
         remote = self.handle.stats.remote().result(timeout_s=self.timeout_s)
         return {**remote, "cache_hits": self.cache.hits, "cache_misses": self.cache.misses}
-
-    def close(self) -> None:
-        if self._owns_ray:
-            ray.shutdown()
