@@ -51,7 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                         "who can reach this port. Set RECOBRA_TENANTS and RECOBRA_TOKEN_SECRET for production.")
         app.state.recorder = Recorder(
             settings.database_url, Redactor(frozenset(settings.redact_kinds), settings.redact_transcripts),
-            settings.recorder_max_pending,
+            settings.recorder_max_pending, settings.node_id, settings.node_heartbeat_s, settings.node_ttl_s,
         )
         app.state.db = registry.db = await app.state.recorder.start()
         interrupted = await app.state.recorder.recover_interrupted()
@@ -81,7 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             from assist.distributed.redis_bus import RedisEventBus
 
             app.state.bus = RedisEventBus(app.state.hub, settings.redis_url, settings.redis_prefix,
-                                          settings.node_id, settings.redis_log_ttl_s)
+                                          app.state.recorder.node_id, settings.redis_log_ttl_s)
             await app.state.bus.start()
         yield
         await registry.end_all("service stopped")

@@ -1,4 +1,4 @@
-"""Command line: `recobra serve`, `recobra replay`, `recobra demo`, `recobra token`."""
+"""Command line: `recobra serve`, `recobra db`, `recobra replay`, `recobra demo`, `recobra token`."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from assist.logs import configure_logging
 from assist.settings import get_settings
 
 app = typer.Typer(help="Recobra: realtime agent assist for collections calls.", no_args_is_help=True)
+db_app = typer.Typer(help="The database schema (RECOBRA_DATABASE_URL).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
 
 
 def _loopback(host: str) -> bool:
@@ -41,6 +43,22 @@ def serve(host: str = typer.Option(None), port: int = typer.Option(None)) -> Non
     configure_logging(s.log_level, s.log_json)
     uvicorn.run(create_app(s), host=host, port=port or s.port, log_level=s.log_level.lower(),
                 ws_max_size=s.max_message_bytes + 4096, access_log=False)  # assist.auth logs requests
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the schema migrations (also done by `serve` at start-up; safe when several run at once)."""
+    from assist.storage.db import upgrade_database
+
+    typer.echo(f"database at revision {upgrade_database(get_settings().database_url)}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Print the database's schema revision (none: not migrated yet)."""
+    from assist.storage.db import current_revision
+
+    typer.echo(current_revision(get_settings().database_url) or "none")
 
 
 @app.command()

@@ -130,7 +130,13 @@ class Settings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_prefix: str = Field("recobra", description="Key and channel prefix, one per deployment.")
     redis_log_ttl_s: int = Field(3600, description="How long an ended call's event log stays in Redis.")
-    node_id: str = Field("", description="This front end's name on the bus; empty: host name and process id.")
+    node_id: str = Field("", description="This front end's name on the bus and in the database (unique per "
+                         "front end; keep it across restarts to recover its own calls at once); empty: host name "
+                         "and process id.")
+    node_heartbeat_s: float = Field(5.0, description="How often a front end renews its lease on its calls in the "
+                                    "database and looks for calls left open by lost front ends.")
+    node_ttl_s: float = Field(30.0, description="A front end whose lease is this old is lost: a survivor ends, "
+                              "stores and scores its calls (interrupted).")
 
     @model_validator(mode="after")
     def _load_tenants(self) -> Settings:

@@ -58,7 +58,7 @@ def test_migrations_create_the_models_schema_and_are_idempotent(db_url: str) -> 
     engine = create_engine(db_url)
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
-        assert conn.scalar(text("select version_num from alembic_version")) == "0001"
+        assert conn.scalar(text("select version_num from alembic_version")) == "0002"
     engine.dispose()
     assert diff == []
 

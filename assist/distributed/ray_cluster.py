@@ -4,6 +4,8 @@ requests in flight, and run-time batch settings of a replica."""
 from __future__ import annotations
 
 import itertools
+import signal
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,13 +21,24 @@ from models.batching import Priority, count_by_priority, waits_by_call
 log = structlog.get_logger(__name__)
 
 
+def join_cluster(address: str) -> None:
+    """`ray.init` that keeps this process's SIGTERM handler: Ray's own exits the process at once, which
+    would skip the service's graceful shutdown (every live call ended, stored, scored and published)."""
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGTERM) if main else None
+    ray.init(address=address, log_to_driver=False, logging_level="WARNING")
+    if previous is not None:
+        signal.signal(signal.SIGTERM, previous)
+        log.debug("ray.sigterm_handler_restored")
+
+
 def deployment_handle(address: str, app: str, deployment: str, builder: str) -> tuple[DeploymentHandle, bool]:
     """A handle to `deployment` of Serve application `app`, joining the cluster at `address` unless this
     process already has; the bool says whether this call joined (its owner shuts Ray down on close).
     `builder` (an import path) goes into the error that says how to deploy what is missing."""
     joined = not ray.is_initialized()
     if joined:
-        ray.init(address=address, log_to_driver=False, logging_level="WARNING")
+        join_cluster(address)
     try:
         handle = serve.get_deployment_handle(deployment, app)
     except Exception as error:

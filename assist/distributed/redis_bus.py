@@ -18,10 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
-import socket
 import time
-import uuid
 from dataclasses import dataclass
 
 import structlog
@@ -33,6 +30,7 @@ from redis.exceptions import RedisError
 
 from assist.events import EVENT_ADAPTER, CallStarted, EventBase, TranscriptBase
 from assist.hub import EventHub
+from assist.storage.nodes import default_node_id
 
 log = structlog.get_logger(__name__)
 
@@ -57,7 +55,7 @@ class RedisEventBus:
     def __init__(self, hub: EventHub, url: str, prefix: str = "recobra", node_id: str = "",
                  log_ttl_s: int = 3600) -> None:
         self.hub = hub
-        self.node_id = node_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.node_id = node_id or default_node_id()
         self.prefix = prefix
         self.log_ttl_s = log_ttl_s
         # no hidden retries: a dropped connection surfaces here, so the reconnect can reconcile

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+import structlog
 from sqlalchemy.orm import Session
 
 from assist.events import CallEnded, CallStarted, EventBase
 from assist.privacy import Redactor
+from assist.storage import nodes
 from assist.storage import repository as repo
 from assist.storage.db import DEFAULT_URL, Database
+from assist.storage.tables import Call
 
 T = TypeVar("T")
+log = structlog.get_logger(__name__)
 
 
 class Recorder:
@@ -23,14 +28,24 @@ class Recorder:
     All database work runs in order on a single worker thread; each method returns once its write
     is committed, so a caller that awaits it never loses what it recorded. At most `max_pending`
     writes wait for the thread at once: further callers wait their turn (back-pressure, no loss).
+
+    The calls it starts are stamped with `node_id`; from `start()` to `close()` it holds that node's
+    lease (renewed every `heartbeat_s`, valid `node_ttl_s`) and, on the same beat, ends and scores the
+    calls of nodes whose lease ran out (`assist.storage.nodes`).
     """
 
     def __init__(
-        self, database_url: str = DEFAULT_URL, redactor: Redactor | None = None, max_pending: int = 256
+        self, database_url: str = DEFAULT_URL, redactor: Redactor | None = None, max_pending: int = 256,
+        node_id: str = "", heartbeat_s: float = 5.0, node_ttl_s: float = 30.0,
     ) -> None:
         self.database_url = database_url
         self.redactor = redactor or Redactor()
+        self.node_id = node_id or nodes.default_node_id()
+        self.heartbeat_s = heartbeat_s
+        self.node_ttl_s = node_ttl_s
+        self._heartbeat: asyncio.Task | None = None
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recobra-db")
+        self._lease_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recobra-lease")
         self._slots = asyncio.Semaphore(max_pending)
         self.in_flight = 0
         """Writes handed to the database thread and not yet committed (at most max_pending)."""
@@ -57,10 +72,30 @@ class Recorder:
                 self.in_flight -= 1
 
     async def start(self) -> Database:
-        """Open the database and apply migrations; returns it (put it on app.state.db for the QA API)."""
+        """Open the database, apply migrations, take this node's lease and keep it in the background;
+        returns the database (put it on app.state.db for the QA API)."""
         loop = asyncio.get_running_loop()
         self._db = await loop.run_in_executor(self._pool, Database, self.database_url)
+        await self._run(lambda s: nodes.renew(s, self.node_id, self.node_ttl_s))
+        self._heartbeat = asyncio.create_task(self._keep_lease(), name="recorder-lease")
         return self._db
+
+    async def _keep_lease(self) -> None:
+        """Renew the lease and recover lost nodes' calls every heartbeat, on a thread of its own (a busy
+        writer never delays the lease); a failed beat is logged and retried on the next."""
+        while True:
+            await asyncio.sleep(self.heartbeat_s)
+            try:
+                await asyncio.get_running_loop().run_in_executor(self._lease_pool, self._beat)
+            except Exception as error:  # noqa: BLE001 - the database may be down for a while; keep beating
+                log.warning("recorder.heartbeat_failed", node=self.node_id, error=str(error))
+
+    def _beat(self) -> None:
+        with self.db.session() as s:
+            nodes.renew(s, self.node_id, self.node_ttl_s)
+        recovered = self._recover(own=False)
+        if recovered:
+            log.warning("calls.recovered", node=self.node_id, calls=recovered)
 
     def _payload(self, event: EventBase) -> dict[str, Any]:
         return self.redactor.payload(event.model_dump(mode="json"))
@@ -69,8 +104,9 @@ class Recorder:
         payload = self._payload(event)
 
         def work(s: Session) -> None:
-            repo.ensure_call(s, event.call_id, event.at, event.protocol, event.metadata,
-                             event.metadata.get("language"))
+            call = repo.ensure_call(s, event.call_id, event.at, event.protocol, event.metadata,
+                                    event.metadata.get("language"))
+            call.node_id = self.node_id
             repo.add_event(s, event.call_id, payload)
 
         await self._run(work)
@@ -80,7 +116,7 @@ class Recorder:
         payload = self._payload(event)
 
         def work(s: Session) -> None:
-            repo.ensure_call(s, event.call_id, event.at)
+            self._ensure(s, event)
             repo.add_event(s, event.call_id, payload)
 
         await self._run(work)
@@ -93,7 +129,7 @@ class Recorder:
         first = events[0]
 
         def work(s: Session) -> None:
-            repo.ensure_call(s, first.call_id, first.at)
+            self._ensure(s, first)
             for payload in payloads:
                 repo.add_event(s, first.call_id, payload)
 
@@ -111,19 +147,38 @@ class Recorder:
 
         return await self._run(work)
 
+    def _ensure(self, s: Session, event: EventBase) -> Call:
+        call = repo.ensure_call(s, event.call_id, event.at)
+        call.node_id = call.node_id or self.node_id
+        return call
+
     async def recover_interrupted(self) -> list[str]:
-        """Mark calls left active by a stopped service as interrupted and score what was said."""
+        """At start-up: mark the calls this node left open before it restarted, and those of nodes whose
+        lease is gone, interrupted and score what was said (each call once, whichever node claims it)."""
+        return await asyncio.get_running_loop().run_in_executor(self._pool, self._recover, True)
 
-        def work(s: Session) -> list[str]:
-            ids = repo.unfinished_call_ids(s)
-            for call_id in ids:
-                repo.end_call(s, call_id, "interrupted", "service stopped", None)
-                repo.score_and_store(s, call_id)
-            return ids
-
-        return await self._run(work)
+    def _recover(self, own: bool) -> list[str]:
+        with self.db.session() as s:
+            open_calls = nodes.left_open(s, self.node_id, own)
+        recovered = []
+        for call_id, node in open_calls:
+            reason = nodes.OWN_REASON if node in (None, self.node_id) else nodes.LOST_REASON
+            with self.db.session() as s:
+                if nodes.claim_and_score(s, call_id, reason):
+                    recovered.append(call_id)
+        return recovered
 
     async def close(self) -> None:
+        """Stop the heartbeat, give up the lease (what is still open may be recovered at once), close."""
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat
+            self._lease_pool.shutdown(wait=True)
+            try:
+                await self._run(lambda s: nodes.release(s, self.node_id))
+            except Exception as error:  # noqa: BLE001 - the lease then simply runs out
+                log.warning("recorder.release_failed", node=self.node_id, error=str(error))
         self._pool.shutdown(wait=True)
         if self._db is not None:
             self._db.close()

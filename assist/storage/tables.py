@@ -24,7 +24,8 @@ class Base(DeclarativeBase):
 
 
 class Call(Base):
-    """One call; status is active until call.ended (ended) or recovery after a crash (interrupted)."""
+    """One call; status is active until call.ended (ended) or recovery after a crash (interrupted).
+    `node_id` names the front end that holds (or last held) the call."""
 
     __tablename__ = "calls"
 
@@ -43,6 +44,16 @@ class Call(Base):
     compliance_fail: Mapped[bool | None]
     contact: Mapped[str | None] = mapped_column(String(32))
     primary_category: Mapped[str | None] = mapped_column(String(64))
+    node_id: Mapped[str | None] = mapped_column(String(128), index=True)
+
+
+class Node(Base):
+    """A front end holding calls, alive while `lease_until` is ahead (its heartbeat moves it on)."""
+
+    __tablename__ = "nodes"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    lease_until: Mapped[datetime]
 
 
 class CallTag(Base):
