@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 from contextlib import asynccontextmanager
 
 import structlog
 from fastapi import FastAPI, HTTPException, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import RedirectResponse, Response
-from fastapi.staticfiles import StaticFiles
 
 from assist.analysis.base import CallContext
 from assist.analysis.pipeline import build_analysers
@@ -24,8 +24,8 @@ from assist.auth import (
 )
 from assist.auth import router as auth_router
 from assist.dashboard import Dashboard, serve_feed
-from assist.hub import EventHub, SlowSubscriber
-from assist.ingest import CallRegistry, serve_ingest
+from assist.hub import EventHub, SlowSubscriber, stored_events
+from assist.ingest import CallRegistry, end_calls_on_signal, serve_ingest
 from assist.metrics import Metrics
 from assist.privacy import Redactor
 from assist.session import CallSession
@@ -34,7 +34,7 @@ from assist.storage.recorder import Recorder
 from models.asr import AsrWorker
 from models.embedding_worker import EmbeddingWorker
 from streaming.protocols.base import CallStart, CloseCode
-from web_overlay import STATIC_DIR
+from web_overlay import STATIC_DIR, PageFiles
 
 log = structlog.get_logger(__name__)
 
@@ -83,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.bus = RedisEventBus(app.state.hub, settings.redis_url, settings.redis_prefix,
                                           app.state.recorder.node_id, settings.redis_log_ttl_s)
             await app.state.bus.start()
+        end_calls_on_signal(registry)
         yield
         await registry.end_all("service stopped")
         if app.state.bus is not None:
@@ -91,9 +92,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.worker.close()
         await app.state.recorder.close()
 
-    app = FastAPI(title="Recobra", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(title="Recobra", version="0.1.0", lifespan=lifespan, redirect_slashes=False)
     app.include_router(qa_router)
-    app.mount("/ui", StaticFiles(directory=STATIC_DIR, html=True), name="ui")
+    app.mount("/ui", PageFiles(directory=STATIC_DIR), name="ui")
     app.state.hub = hub = EventHub()
     app.state.dashboard = dashboard = Dashboard()
     hub.add_listener(dashboard.on_event)
@@ -111,12 +112,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.bus = None  # the Redis event bus, when settings.event_bus is redis (set at startup)
 
     @app.get("/", include_in_schema=False)
+    @app.get("/ui", include_in_schema=False)
     async def index() -> RedirectResponse:
-        return RedirectResponse("/ui/dashboard.html")
+        return RedirectResponse("/ui/dashboard.html")  # a path: never a URL built from the Host header
 
     @app.get("/healthz")
-    async def healthz() -> dict:
-        return {"status": "ok", "calls": len(sessions)}
+    async def healthz(request: Request) -> dict:
+        """ok; the live call count too in development mode (anonymous callers learn nothing else)."""
+        return {"status": "ok", "calls": len(sessions)} if principal_of(request).role == "dev" else {"status": "ok"}
 
     async def known(call_id: str) -> bool:
         """The call is in this node's hub, or (with the Redis bus) in Redis and now mirrored here."""
@@ -148,15 +151,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/calls/{call_id}/log")
     async def call_log(call_id: str, since: int = 0) -> list[dict]:
-        if not await known(call_id):
+        """The call's events after `since`: from memory, else (a call stored before a restart) the database."""
+        if since < 0:
+            raise HTTPException(400, "since must be 0 or more")
+        if await known(call_id):
+            return [e.model_dump(mode="json") for e in hub.calls[call_id].events[since:]]
+        if (stored := await stored_events(app.state.db, call_id, since)) is None:
             raise HTTPException(404, f"no call {call_id!r}")
-        return [e.model_dump(mode="json") for e in hub.calls[call_id].events[since:]]
+        return stored
 
     @app.websocket("/calls/{call_id}/events")
     async def call_events(ws: WebSocket, call_id: str, since: int = 0) -> None:
         await ws.accept()
+        if since < 0:
+            await ws.close(CloseCode.BAD_MESSAGE, "since must be 0 or more")
+            return
         if not await known(call_id):
-            await ws.close(CloseCode.POLICY_VIOLATION, f"no call {call_id!r}")
+            stored = await stored_events(app.state.db, call_id, since)
+            for payload in stored or []:
+                await ws.send_text(json.dumps(payload))
+            await ws.close(*((CloseCode.NORMAL, "call ended") if stored is not None
+                             else (CloseCode.POLICY_VIOLATION, f"no call {call_id!r}")))
             return
         try:
             async for event in hub.subscribe(call_id, since):

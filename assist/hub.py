@@ -1,4 +1,5 @@
-"""Per-call event logs with sequence numbers, fanned out to subscribers with bounded queues."""
+"""Per-call event logs with sequence numbers, fanned out to subscribers with bounded queues; stored
+calls' logs read back from the database."""
 
 from __future__ import annotations
 
@@ -6,8 +7,11 @@ import asyncio
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from assist.events import EventBase
+from assist.storage import repository as repo
+from assist.storage.db import Database
 
 SUBSCRIBER_QUEUE = 1000
 
@@ -114,3 +118,14 @@ class EventHub:
                     yield event
         finally:
             log.subscribers.discard(sub)
+
+
+async def stored_events(db: Database, call_id: str, since: int = 0) -> list[dict[str, Any]] | None:
+    """A stored call's event payloads after `since` (a call no longer in memory, e.g. after a restart);
+    None when the database has no such call."""
+
+    def read() -> list[dict[str, Any]] | None:
+        with db.session() as s:
+            return repo.event_payloads(s, call_id, since)
+
+    return await asyncio.to_thread(read)

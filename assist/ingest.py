@@ -1,8 +1,8 @@
 """Telephony ingest: one websocket per call, with limits, admission, reconnects and clean ends.
 
-A connection that drops without the protocol's stop leaves its call open for `reconnect_grace_s`:
-the same call id started again (by the same tenant) within that time continues the call, its audio
-clock, event log and transcript. At `max_calls` new calls are refused with 1013; every failure
+A call id is used once per tenant. A connection that drops without the protocol's stop leaves its
+call open for `reconnect_grace_s`: a start of the same call id from the same tenant, protocol and
+stream identity within that time continues the call, its audio clock, event log and transcript. At `max_calls` new calls are refused with 1013; every failure
 closes only its own connection, with a specific code and reason.
 """
 
@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import signal
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -23,6 +25,7 @@ from fastapi import WebSocket, WebSocketDisconnect
 from assist.auth import Principal, principal_of
 from assist.hub import EventHub
 from assist.metrics import Metrics
+from assist.privacy import Redactor, clean_metadata
 from assist.session import CallSession
 from assist.settings import Settings
 from assist.storage.db import Database
@@ -52,6 +55,7 @@ REASONS = {
     CloseCode.IDLE_TIMEOUT: "idle_timeout",
     CloseCode.UNSUPPORTED_MEDIA: "unsupported_media",
     CloseCode.RATE_LIMITED: "rate_limited",
+    CloseCode.SERVICE_RESTART: "stopping",
 }
 TAKEOVER_WAIT_S = 10.0
 """How long a reconnect waits for the call's previous connection to finish draining and let go."""
@@ -59,8 +63,21 @@ SessionFactory = Callable[[CallStart, str, str | None], CallSession]
 """(start, protocol, tenant) -> a new CallSession."""
 
 
+def stream_identity(protocol: str, metadata: dict[str, Any]) -> str | None:
+    """What a reconnect must repeat to continue a call: the media stream the telephony names
+    (Twilio `streamSid`, AudioHook session id, the plain start's optional `stream_id`)."""
+    key = {"twilio": "stream_sid", "genesys": "session_id", "plain": "stream_id"}[protocol]
+    value = metadata.get(key)
+    return None if value is None else str(value)
+
+
 class CallRegistry:
-    """This process's calls: live sessions, which tenant owns each call id, calls awaiting a reconnect."""
+    """This process's calls: live sessions, which tenant owns each call id, calls awaiting a reconnect.
+
+    A call id is used once per tenant: a start naming a known call (live, ending, ended or stored) is
+    refused (1008) unless it is the reconnect of a dropped connection within the grace period, from
+    the same tenant, protocol and stream identity (`stream_identity`).
+    """
 
     def __init__(self, sessions: dict[str, CallSession], hub: EventHub, metrics: Metrics, dev_mode: bool,
                  keep_owners: int = 10_000) -> None:
@@ -71,14 +88,18 @@ class CallRegistry:
         self.db: Database | None = None
         self.owners: OrderedDict[str, str | None] = OrderedDict()
         self.keep_owners = keep_owners
+        self.stopping = False
+        """Set when the service ends every call; new starts are refused (1013)."""
         self._parked: dict[str, asyncio.Task] = {}
         self._ending: set[str] = set()
+        self._identity: dict[str, tuple[str | None, str, str | None]] = {}
+        """call id -> (tenant, protocol, stream identity) of its live session."""
 
     async def owner(self, call_id: str) -> tuple[bool, str | None]:
         """(the call exists, its tenant), from memory or the database."""
         if call_id in self.owners:
             return True, self.owners[call_id]
-        if self.dev_mode or self.db is None:
+        if self.db is None:
             return False, None
         db = self.db
 
@@ -101,15 +122,17 @@ class CallRegistry:
         call_id = start.call_id
         if not CALL_ID.fullmatch(call_id):
             raise ProtocolError("call id must be 1-128 letters, digits or . _ : @ - (starting with a letter or digit)")
+        if self.stopping:
+            raise ProtocolError("service is stopping, try again later", CloseCode.TRY_AGAIN_LATER)
         exists, owner = await self.owner(call_id)
         if exists and owner != principal.tenant:
             raise ProtocolError(f"call id {call_id!r} is already in use", CloseCode.POLICY_VIOLATION)
+        identity = (principal.tenant, protocol, stream_identity(protocol, start.metadata))
+        same = self._identity.get(call_id) == identity
         deadline = time.monotonic() + TAKEOVER_WAIT_S
-        while call_id in self.sessions and call_id not in self._parked and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)  # the old connection may still be draining what it received
-        if call_id in self._ending:
-            raise ProtocolError(f"call {call_id!r} is ending; try again", CloseCode.TRY_AGAIN_LATER)
-        parked = self._parked.pop(call_id, None)
+        while same and call_id in self.sessions and call_id not in self._parked and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)  # its own dropped connection may still be draining what it received
+        parked = self._parked.pop(call_id, None) if same else None
         if parked is not None:
             parked.cancel()
             session = self.sessions[call_id]
@@ -118,9 +141,13 @@ class CallRegistry:
             return session
         if call_id in self.sessions or call_id in self.hub.live_calls():
             raise ProtocolError(f"call {call_id!r} is already streaming", CloseCode.POLICY_VIOLATION)
+        if exists or call_id in self.hub.calls:
+            raise ProtocolError(f"call id {call_id!r} was already used; a call id is used once",
+                                CloseCode.POLICY_VIOLATION)
         if len(self.sessions) >= max_calls:
             raise ProtocolError("at capacity, try again later", CloseCode.TRY_AGAIN_LATER)
         session = self.sessions[call_id] = factory(start, protocol, principal.tenant)
+        self._identity[call_id] = identity
         self._remember(call_id, principal.tenant)
         self.metrics.calls.labels(protocol).inc()
         log.info("call.started", call_id=call_id, protocol=protocol, tenant=principal.tenant)
@@ -147,15 +174,54 @@ class CallRegistry:
             await session.end(reason)
         finally:
             self.sessions.pop(call_id, None)
+            self._identity.pop(call_id, None)
             self._ending.discard(call_id)
         log.info("call.ended", call_id=call_id, reason=reason)
 
+    async def drain(self, reason: str, timeout_s: float = 5.0) -> None:
+        """End every call, then wait (at most `timeout_s`) until each one's event sockets have sent its
+        last events, so a stopping server closes them only afterwards."""
+        ids = list(self.sessions)
+        await self.end_all(reason)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and any(
+                self.hub.calls[c].subscribers for c in ids if c in self.hub.calls):
+            await asyncio.sleep(0.02)
+
     async def end_all(self, reason: str) -> None:
         """End every call (service shutdown), parked ones included, so nothing is left unstored."""
+        self.stopping = True
         for task in self._parked.values():
             task.cancel()
         self._parked.clear()
         await asyncio.gather(*(self.end(s, reason) for s in list(self.sessions.values())), return_exceptions=True)
+
+
+def end_calls_on_signal(registry: CallRegistry) -> None:
+    """On the first SIGTERM or SIGINT, end every call and let its event sockets send the last events
+    (`drain`) before handing the signal to the server's own handler, which closes every socket.
+    Signals reach only the main thread (`recobra serve`); elsewhere this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    loop = asyncio.get_running_loop()
+    tasks: set[asyncio.Task] = set()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(sig)
+        if not callable(previous):
+            continue
+
+        def handle(signum: int, frame: Any, previous: Callable[..., Any] = previous) -> None:
+            signal.signal(signum, previous)  # a second signal goes straight to the server
+
+            async def drain_then_exit() -> None:
+                try:
+                    await registry.drain("service stopped")
+                finally:
+                    previous(signum, frame)
+
+            loop.call_soon_threadsafe(lambda: tasks.add(loop.create_task(drain_then_exit())))
+
+        signal.signal(sig, handle)
 
 
 def _check_tenant_start(start: CallStart, protocol: str, tenant: Any) -> None:
@@ -168,70 +234,103 @@ def _check_tenant_start(start: CallStart, protocol: str, tenant: Any) -> None:
         raise ProtocolError("open: organizationId does not match Audiohook-Organization-Id", CloseCode.FORBIDDEN)
 
 
+def _end_reason(error: ProtocolError) -> str:
+    """How a call whose connection broke a rule is stored."""
+    return {CloseCode.IDLE_TIMEOUT: "idle", CloseCode.SERVICE_RESTART: "service stopped"}.get(
+        error.close_code, "protocol error")
+
+
+class _Connection:
+    """One ingest websocket: its adapter, limits and (once started) call session."""
+
+    def __init__(self, ws: WebSocket, protocol: str, registry: CallRegistry, settings: Settings,
+                 factory: SessionFactory, tenants: dict[str, Any]) -> None:
+        self.ws, self.protocol, self.registry, self.settings = ws, protocol, registry, settings
+        self.factory, self.tenants = factory, tenants
+        self.principal = principal_of(ws)
+        kwargs: dict[str, Any] = {"max_message_bytes": settings.max_message_bytes}
+        if protocol == "genesys":
+            kwargs["headers"] = dict(ws.headers)
+        if protocol in ("genesys", "twilio"):
+            kwargs["max_gap_s"] = settings.max_media_gap_s
+        self.adapter = make_adapter(protocol, **kwargs)
+        self.limits = ConnectionLimits(settings.max_messages_per_s, settings.max_messages_per_audio_s,
+                                       settings.message_grace)
+        self.redactor = Redactor(frozenset(settings.redact_kinds))
+        self.session: CallSession | None = None
+        self.offset = 0.0
+        self.reason = "disconnected"
+
+    async def read(self) -> None:
+        """Read and handle messages until the call stops or the peer goes away."""
+        while self.reason == "disconnected":
+            if (wait := self.limits.throttle(time.monotonic())) > 0:
+                await asyncio.sleep(wait)
+            try:
+                message = await asyncio.wait_for(self.ws.receive(), self.settings.idle_timeout_s)
+            except TimeoutError:
+                raise ProtocolError(f"nothing received for {self.settings.idle_timeout_s:g} s",
+                                    CloseCode.IDLE_TIMEOUT) from None
+            if message["type"] == "websocket.disconnect":
+                return
+            if self.registry.stopping and self.session is not None:
+                raise ProtocolError("service is stopping", CloseCode.SERVICE_RESTART)
+            data = message.get("bytes")
+            adapter = self.adapter
+            outputs = adapter.feed_bytes(data) if data is not None else adapter.feed_text(message.get("text") or "")
+            self.limits.count(outputs)
+            for out in outputs:
+                await self.handle(out)
+
+    async def handle(self, out: Any) -> None:
+        if isinstance(out, AudioFrame):
+            if self.session is not None:
+                await self.session.push(replace(out, t=out.t + self.offset) if self.offset else out)
+        elif isinstance(out, Reply):
+            await self.ws.send_text(out.text)
+        elif isinstance(out, CallStart):
+            if self.principal.tenant is not None:
+                _check_tenant_start(out, self.protocol, self.tenants[self.principal.tenant])
+            out = replace(out, metadata=clean_metadata(out.metadata, self.redactor))
+            self.session = await self.registry.admit(out, self.protocol, self.principal, self.settings.max_calls,
+                                                     self.factory)
+            self.offset = self.session.audio_end
+        elif isinstance(out, CallStop):
+            self.reason = out.reason
+
+
 async def serve_ingest(ws: WebSocket, protocol: str, registry: CallRegistry, settings: Settings,
                        factory: SessionFactory, tenants: dict[str, Any]) -> None:
     """Run one ingest connection until the call stops, the peer goes away or breaks a rule."""
-    principal = principal_of(ws)
     metrics = registry.metrics
     await ws.accept()
     if protocol not in PROTOCOLS:
         metrics.rejected.labels("unknown_protocol").inc()
         await ws.close(CloseCode.POLICY_VIOLATION, close_reason(f"unknown protocol {protocol!r}; use one of {PROTOCOLS}"))
         return
-    kwargs: dict[str, Any] = {"max_message_bytes": settings.max_message_bytes}
-    if protocol == "genesys":
-        kwargs["headers"] = dict(ws.headers)
-    adapter = make_adapter(protocol, **kwargs)
-    limits = ConnectionLimits(settings.max_messages_per_s, settings.max_messages_per_audio_s, settings.message_grace)
-    session: CallSession | None = None
-    offset = 0.0
-    reason = "disconnected"
+    conn = _Connection(ws, protocol, registry, settings, factory, tenants)
+    closed = False
     try:
-        while reason == "disconnected":
-            if (wait := limits.throttle(time.monotonic())) > 0:
-                await asyncio.sleep(wait)
-            try:
-                message = await asyncio.wait_for(ws.receive(), settings.idle_timeout_s)
-            except TimeoutError:
-                raise ProtocolError(f"nothing received for {settings.idle_timeout_s:g} s",
-                                    CloseCode.IDLE_TIMEOUT) from None
-            if message["type"] == "websocket.disconnect":
-                break
-            data = message.get("bytes")
-            outputs = adapter.feed_bytes(data) if data is not None else adapter.feed_text(message.get("text") or "")
-            limits.count(outputs)
-            for out in outputs:
-                if isinstance(out, AudioFrame):
-                    if session is not None:
-                        await session.push(replace(out, t=out.t + offset) if offset else out)
-                elif isinstance(out, Reply):
-                    await ws.send_text(out.text)
-                elif isinstance(out, CallStart):
-                    if principal.tenant is not None:
-                        _check_tenant_start(out, protocol, tenants[principal.tenant])
-                    session = await registry.admit(out, protocol, principal, settings.max_calls, factory)
-                    offset = session.audio_end
-                elif isinstance(out, CallStop):
-                    reason = out.reason
+        await conn.read()
     except ProtocolError as error:
         log.warning("ingest.rejected", protocol=protocol, reason=error.reason, code=error.close_code)
         metrics.rejected.labels(REASONS.get(error.close_code, "protocol")).inc()
-        reason = "protocol error"
+        conn.reason, closed = _end_reason(error), True
         with contextlib.suppress(WebSocketDisconnect, RuntimeError):
             await ws.close(error.close_code, close_reason(error.reason))
     except WebSocketDisconnect:
         pass
     except Exception:  # a bug handling this connection ends this call only
-        log.exception("ingest.failed", protocol=protocol, call_id=session and session.call_id)
+        log.exception("ingest.failed", protocol=protocol, call_id=conn.session and conn.session.call_id)
         metrics.errors.labels("ingest").inc()
-        reason = "internal error"
+        conn.reason, closed = "internal error", True
         with contextlib.suppress(WebSocketDisconnect, RuntimeError):
             await ws.close(CloseCode.INTERNAL_ERROR, "internal error")
-    if session is not None:
-        if reason == "disconnected" and settings.reconnect_grace_s > 0:
-            registry.park(session, settings.reconnect_grace_s)
+    if conn.session is not None:
+        if conn.reason == "disconnected" and settings.reconnect_grace_s > 0:
+            registry.park(conn.session, settings.reconnect_grace_s)
         else:
-            await registry.end(session, reason)
-    if reason not in ("disconnected", "protocol error", "internal error"):
+            await registry.end(conn.session, conn.reason)
+    if conn.reason != "disconnected" and not closed:
         with contextlib.suppress(WebSocketDisconnect, RuntimeError):
             await ws.close(CloseCode.NORMAL, "call ended")

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from assist.analysis.text import load_rules, normalise
+from assist.analysis.text import load_rules
+from assist.spoken_numbers import spoken_as_digits
 
 KINDS = ("card", "cvv", "iban", "ssn", "dni", "nie", "curp", "rfc")
 
@@ -31,12 +32,12 @@ _DNI_LETTERS = "TRWAGMYFPDXBNJZSQVHLCKE"
 
 
 def _dni_ok(raw: str) -> bool:
-    s = re.sub(r"[\s-]", "", raw).upper()
+    s = re.sub(r"[^0-9A-Za-z]", "", raw).upper()
     return _DNI_LETTERS[int(s[:8]) % 23] == s[8]
 
 
 def _nie_ok(raw: str) -> bool:
-    s = re.sub(r"[\s-]", "", raw).upper()
+    s = re.sub(r"[^0-9A-Za-z]", "", raw).upper()
     return _dni_ok(str("XYZ".index(s[0])) + s[1:])
 
 
@@ -46,130 +47,70 @@ def _digits(raw: str) -> str:
 
 @dataclass(frozen=True)
 class _Pattern:
+    """A kind found by `regex` (its group "v" if it has one) and checked by `valid`, or by `finder`."""
+
     kind: str
-    regex: re.Pattern[str]
+    regex: re.Pattern[str] | None = None
     valid: Callable[[str], bool] = lambda _: True
+    finder: Callable[[str], Iterable[tuple[int, int]]] | None = None
+
+    def find(self, text: str) -> Iterable[tuple[int, int]]:
+        if self.finder is not None:
+            yield from self.finder(text)
+            return
+        assert self.regex is not None
+        for m in self.regex.finditer(text):
+            s, e = m.span("v") if "v" in self.regex.groupindex else m.span()
+            if self.valid(text[s:e]):
+                yield s, e
+
+
+_SEP = r"(?:\s*[-–.,/]\s*|\s+)?"
+"""Between the digits of one number: nothing, spaces, or one mark with spaces either side, as ASR writes
+groups ("123-45", "123 -45", "4111, 1111", "12.345.678")."""
+_CARD_WORDS = r"card|tarjeta|visa|mastercard|amex|debit|credit|d[eé]bito|cr[eé]dito"
+
+
+_IBAN_HEAD = re.compile(r"\b[A-Z]{2}\d{2}\s?$", re.IGNORECASE)
+_CARD_RUN = re.compile(rf"(?<![\w.,-])\d(?:{_SEP}\d){{12,}}(?!\d)")
+
+
+def _card_spans(text: str) -> Iterable[tuple[int, int]]:
+    """Card numbers: a run of more than 19 digits (ASR repeats digits; no ordinary number is that long),
+    else the longest stretch of the run's digit groups that holds 13-19 digits and passes Luhn (a run
+    can join a card to a number said next to it, "4111 1111 1111 1111, 5")."""
+    for run in _CARD_RUN.finditer(text):
+        iban_tail = _IBAN_HEAD.search(text, 0, run.start()) is not None  # checked as an IBAN instead
+        if len(_digits(run.group())) > 19 and not iban_tail:
+            yield run.span()
+            continue
+        groups = [g.span() for g in re.finditer(r"\d+", run.group())]
+        windows = sorted(((i, j) for i in range(len(groups)) for j in range(i, len(groups))),
+                         key=lambda w: w[0] - w[1])
+        for i, j in windows:
+            digits = _digits(run.group()[groups[i][0]:groups[j][1]])
+            if 13 <= len(digits) <= 19 and _luhn(digits):
+                yield run.start() + groups[i][0], run.start() + groups[j][1]
+                break
 
 
 _PATTERNS = (
-    _Pattern("iban", re.compile(r"\b[A-Z]{2}\d{2}(?:\s?[A-Z0-9]{4}){2,7}(?:\s?\d{1,3})?\b", re.IGNORECASE), _iban_ok),
-    _Pattern("card", re.compile(r"\b\d(?:[ -]?\d){12,18}\b"), lambda m: _luhn(_digits(m))),
+    _Pattern("iban", re.compile(r"\b[A-Z]{2}\s?\d{2}(?:\s?[A-Z0-9]{4}){2,7}(?:\s?\d{1,3})?\b", re.IGNORECASE), _iban_ok),
+    _Pattern("card", finder=_card_spans),
+    _Pattern("card", re.compile(rf"\b(?:{_CARD_WORDS})\b\D{{0,30}}(?<!\d)(?P<v>\d(?:{_SEP}\d){{11,}})(?!\d)",
+                                re.IGNORECASE)),
     _Pattern("curp", re.compile(r"\b[A-Z][AEIOUX][A-Z]{2}\d{6}[HM][A-Z]{5}[A-Z0-9]\d\b", re.IGNORECASE)),
     _Pattern("rfc", re.compile(r"\b[A-Z&Ñ]{3,4}\d{6}[A-Z0-9]{3}\b", re.IGNORECASE)),
-    _Pattern("nie", re.compile(r"\b[XYZ][\s-]?\d{7}[\s-]?[A-Z]\b", re.IGNORECASE), _nie_ok),
-    _Pattern("dni", re.compile(r"\b\d{8}[\s-]?[A-Z]\b", re.IGNORECASE), _dni_ok),
-    _Pattern("ssn", re.compile(r"\b(?!000|666|9\d\d)\d{3}[- ](?!00)\d{2}[- ](?!0000)\d{4}\b")),
-    _Pattern("ssn", re.compile(r"\b(?:social|ssn|seguro social)\b\D{0,30}\b(?P<v>\d(?:[ -]?\d){8})\b", re.IGNORECASE)),
+    _Pattern("nie", re.compile(rf"\b[XYZ]{_SEP}\d(?:{_SEP}\d){{6}}{_SEP}[A-Z]\b", re.IGNORECASE), _nie_ok),
+    _Pattern("dni", re.compile(rf"(?<![\w.,-])\d(?:{_SEP}\d){{7}}{_SEP}[A-Z]\b", re.IGNORECASE), _dni_ok),
+    _Pattern("ssn", re.compile(r"(?<![\w.,-])(?!000|666|9\d\d)\d{3}(?:\s*[-.,/]\s*|\s+)(?!00)\d{2}"
+                               r"(?:\s*[-.,/]\s*|\s+)(?!0000)\d{4}(?!\d)")),
+    _Pattern("ssn", re.compile(rf"\b(?:social|ssn|seguro social)\b\D{{0,30}}(?<!\d)(?P<v>\d(?:{_SEP}\d){{8}})(?!\d)",
+                               re.IGNORECASE)),
     _Pattern("cvv", re.compile(
-        r"\b(?:cvv2?|cvc|security code|c[oó]digo de seguridad)\b\D{0,20}\b(?P<v>\d(?:[ -]?\d){2,3})\b", re.IGNORECASE)),
+        rf"\b(?:cvv2?|cvc|security code|c[oó]digo de seguridad)\b\D{{0,20}}(?<!\d)(?P<v>\d(?:{_SEP}\d){{2,3}})(?!\d)",
+        re.IGNORECASE)),
 )
-
-
-@dataclass(frozen=True)
-class NumberWords:
-    """Spoken numbers (assist/rules/number_words.yaml), every language merged, keys normalised."""
-
-    digits: Mapping[str, str]
-    tens: Mapping[str, str]
-    joiners: frozenset[str]
-    repeat: Mapping[str, int]
-
-    @classmethod
-    def from_dict(cls, raw: Mapping[str, Any]) -> NumberWords:
-        def merged(section: str) -> dict[str, Any]:
-            return {normalise(k): v for by_lang in raw[section].values() for k, v in by_lang.items()}
-
-        joiners = frozenset(normalise(w) for words in raw["joiners"].values() for w in words)
-        return cls(merged("digits"), merged("tens"), joiners, merged("repeat"))
-
-    def unit(self, key: str) -> str | None:
-        """The digit of a one-digit word other than zero ("four" -> "4"), else None."""
-        value = self.digits.get(key)
-        return value if value is not None and len(value) == 1 and value != "0" else None
-
-
-@lru_cache(maxsize=1)
-def number_words() -> NumberWords:
-    return NumberWords.from_dict(load_rules("number_words"))
-
-
-_TOKEN = re.compile(r"[0-9]+|[^\W\d_]+")
-_TIGHT = re.compile(r"\s*-?\s*")  # between words of one spoken group ("forty-one", "one two")
-_GAP = re.compile(r"[\s,.;:\-]{0,4}")  # between groups of one spoken number (pauses, commas)
-
-
-@dataclass(frozen=True)
-class _Number:
-    start: int
-    end: int
-    digits: str
-    spoken: bool
-
-
-def _numbers(text: str, words: NumberWords) -> list[_Number]:
-    """Every number in `text`, written ("4111") or spoken ("four", "forty one", "double four")."""
-    toks = list(_TOKEN.finditer(text))
-    keys = [t.group() if t.group().isdigit() else normalise(t.group()) for t in toks]
-
-    def tight(i: int, j: int) -> bool:
-        return j < len(toks) and bool(_TIGHT.fullmatch(text, toks[i].end(), toks[j].start()))
-
-    out: list[_Number] = []
-    i = 0
-    while i < len(toks):
-        key, start = keys[i], toks[i].start()
-        if key.isdigit():
-            out.append(_Number(start, toks[i].end(), key, False))
-        elif key in words.tens:
-            last, unit = i, "0"
-            if tight(i, i + 1) and keys[i + 1] in words.joiners and tight(i + 1, i + 2) and (u := words.unit(keys[i + 2])):
-                last, unit = i + 2, u
-            elif tight(i, i + 1) and (u := words.unit(keys[i + 1])):
-                last, unit = i + 1, u
-            out.append(_Number(start, toks[last].end(), words.tens[key] + unit, True))
-            i = last
-        elif key in words.repeat and tight(i, i + 1) and (d := words.digits.get(keys[i + 1], keys[i + 1])).isdigit() \
-                and len(d) == 1:
-            i += 1
-            out.append(_Number(start, toks[i].end(), d * words.repeat[key], True))
-        elif key in words.digits:
-            out.append(_Number(start, toks[i].end(), words.digits[key], True))
-        i += 1
-    return out
-
-
-def _spoken_as_digits(text: str, words: NumberWords) -> tuple[str, list[tuple[int, int]]] | None:
-    """`text` with every run of numbers that has a spoken one rewritten in digits, and for each of its
-    characters the span of `text` it came from; None when nothing is spoken.
-
-    Words of one group join up ("four one one one" -> "4111"); a pause or written number between
-    them becomes a space ("one two three, four five" -> "123 45"), as a person would write it.
-    """
-    runs: list[list[_Number]] = []
-    for n in _numbers(text, words):
-        if runs and _GAP.fullmatch(text, runs[-1][-1].end, n.start):
-            runs[-1].append(n)
-        else:
-            runs.append([n])
-    runs = [r for r in runs if any(n.spoken for n in r)]
-    if not runs:
-        return None
-    chars: list[str] = []
-    origin: list[tuple[int, int]] = []
-    pos = 0
-    for run in runs:
-        chars += text[pos : run[0].start]
-        origin += [(k, k + 1) for k in range(pos, run[0].start)]
-        for a, b in zip(run, [*run[1:], None]):
-            chars += a.digits
-            origin += [(a.start, a.end)] * len(a.digits)
-            if b is not None and not (a.spoken and b.spoken and _TIGHT.fullmatch(text, a.end, b.start)):
-                chars.append(" ")
-                origin.append((a.end, b.start))
-        pos = run[-1].end
-    chars += text[pos:]
-    origin += [(k, k + 1) for k in range(pos, len(text))]
-    return "".join(chars), origin
 
 
 @dataclass(frozen=True)
@@ -185,16 +126,13 @@ class Redactor:
         """Non-overlapping (start, end, kind) spans, earliest first."""
         if not self.enabled:
             return []
-        spoken = _spoken_as_digits(text, number_words())
+        spoken = spoken_as_digits(text)
         scan = spoken[0] if spoken else text
         found: list[tuple[int, int, str]] = []
         for p in _PATTERNS:
             if p.kind not in self.kinds:
                 continue
-            for m in p.regex.finditer(scan):
-                s, e = m.span("v") if "v" in p.regex.groupindex else m.span()
-                if not p.valid(scan[s:e]):
-                    continue
+            for s, e in p.find(scan):
                 if spoken:
                     s, e = spoken[1][s][0], spoken[1][e - 1][1]
                 if not any(s < fe and fs < e for fs, fe, _ in found):
@@ -237,3 +175,55 @@ class Redactor:
             else:
                 out[key] = self.payload(value)
         return out
+
+
+@dataclass(frozen=True)
+class MetadataPolicy:
+    """Which call metadata is kept (assist/rules/metadata.yaml): dotted key paths, and the keys whose
+    value is another metadata map filtered the same way (AudioHook customConfig)."""
+
+    keys: frozenset[str]
+    nested: frozenset[str]
+
+    def kept(self, path: str) -> bool | None:
+        """True: keep the whole value; None: keep only its allowed children; False: drop."""
+        if path in self.keys:
+            return True
+        return None if any(k.startswith(path + ".") for k in self.keys) else False
+
+
+@lru_cache(maxsize=1)
+def metadata_policy() -> MetadataPolicy:
+    raw = load_rules("metadata")
+    return MetadataPolicy(frozenset(raw["keys"]), frozenset(raw.get("nested", [])))
+
+
+MAX_METADATA_TEXT = 256
+"""Longest metadata string kept (longer values are cut)."""
+
+
+def _clean_value(value: Any, redactor: Redactor) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _clean_value(v, redactor) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean_value(v, redactor) for v in value]
+    if isinstance(value, bool) or value is None:
+        return value
+    text = str(value)[:MAX_METADATA_TEXT]
+    redacted = redactor.text(text)
+    return value if redacted == str(value) else redacted
+
+
+def clean_metadata(metadata: Mapping[str, Any], redactor: Redactor, prefix: str = "") -> dict[str, Any]:
+    """Only the allowed keys of `metadata` (nested maps filtered too), every value redacted."""
+    policy = metadata_policy()
+    out: dict[str, Any] = {}
+    for key, value in metadata.items():
+        path = f"{prefix}{key}"
+        if not prefix and key in policy.nested and isinstance(value, dict):
+            out[key] = clean_metadata(value, redactor)
+        elif (keep := policy.kept(path)) is True:
+            out[key] = _clean_value(value, redactor)
+        elif keep is None and isinstance(value, dict):
+            out[key] = clean_metadata(value, redactor, path + ".")
+    return out

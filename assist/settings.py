@@ -102,6 +102,9 @@ class Settings(BaseSettings):
     embedding_batch_window_ms: float = Field(
         0.0, description="How long the embedder waits to gather a batch; 0: batches form while it is busy.")
     embedding_max_batch: int = Field(32, description="Most requests encoded in one batch.")
+    max_media_gap_s: float = Field(
+        3600.0, description="How far a media timestamp (Twilio) or reported gap (AudioHook discarded, position) may "
+        "run ahead of the audio received before the connection is closed (4400).")
 
     # Scale-out (README "Scaling out"): in-process by default
     inference_backend: Literal["local", "ray"] = Field(

@@ -122,6 +122,13 @@ def test_twilio_wrong_codec_and_binary_frames(service):
     assert asyncio.run(close_of(url, signed, [connected, b"\x00" * 160]))[0] == 1003
 
 
+def again(message: str | bytes) -> str | bytes:
+    """The message with a fresh call id (a call id is used once)."""
+    if not isinstance(message, str):
+        return message
+    return message.replace('"call_id": "', '"call_id": "again-').replace('"conversationId": "', '"conversationId": "again-')
+
+
 def test_a_live_call_is_untouched_by_a_barrage_of_bad_connections(service):
     agent, debtor, _ = fleurs_call("en", turns=2)
     url = f"{service.url}/ingest"
@@ -131,7 +138,7 @@ def test_a_live_call_is_untouched_by_a_barrage_of_bad_connections(service):
                                           speed=3, api_key=ACME_KEY))
         await asyncio.sleep(1.0)
         closes = await asyncio.gather(*(
-            close_of(f"{url}/{protocol}", KEY, messages, text_bytes=name == "invalid UTF-8 text")
+            close_of(f"{url}/{protocol}", KEY, [again(m) for m in messages], text_bytes=name == "invalid UTF-8 text")
             for name, protocol, messages, _, _ in BAD if not name.startswith("idle")))
         await call
         events: list[dict] = []

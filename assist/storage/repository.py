@@ -58,6 +58,13 @@ def end_call(s: Session, call_id: str, status: str, reason: str, duration: float
     return call
 
 
+def event_payloads(s: Session, call_id: str, since: int = 0) -> list[dict[str, Any]] | None:
+    """A stored call's event payloads after seq `since`, in order; None when there is no such call."""
+    if s.get(Call, call_id) is None:
+        return None
+    return list(s.scalars(select(Event.payload).where(Event.call_id == call_id, Event.seq > since).order_by(Event.seq)))
+
+
 def load_call_data(s: Session, call_id: str) -> CallData:
     """The stored call as the pure QA functions take it."""
     call = s.get_one(Call, call_id)

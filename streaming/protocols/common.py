@@ -16,6 +16,8 @@ from streaming.types import SAMPLE_RATE, AudioFrame, Speaker
 T = TypeVar("T")
 
 DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024
+DEFAULT_MAX_GAP_S = 3600.0
+"""How far a peer's media clock (timestamps, reported gaps) may run ahead of the audio it sent."""
 FRAME_S = 0.02
 """Clients send 20 ms of audio per media message, like the telephony vendors do."""
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")

@@ -21,6 +21,7 @@ from streaming.protocols.base import (
     Reply,
 )
 from streaming.protocols.common import (
+    DEFAULT_MAX_GAP_S,
     DEFAULT_MAX_MESSAGE_BYTES,
     FRAME_S,
     SpeakerTrack,
@@ -86,9 +87,11 @@ class GenesysAdapter(ProtocolAdapter):
     name = "genesys"
 
     def __init__(
-        self, headers: Mapping[str, str] | None = None, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+        self, headers: Mapping[str, str] | None = None, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        max_gap_s: float = DEFAULT_MAX_GAP_S,
     ) -> None:
         self.max_message_bytes = max_message_bytes
+        self.max_gap_s = max_gap_s
         self.headers = {
             k.lower(): v for k, v in (headers or {}).items() if k.lower().startswith("audiohook-")
         }
@@ -169,11 +172,17 @@ class GenesysAdapter(ProtocolAdapter):
         if type_ == "paused":
             self.state = "paused"
         elif type_ == "resumed":
-            self._gap += parse_duration(get(params, "discarded", str, "resumed"))
+            self._add_gap(parse_duration(get(params, "discarded", str, "resumed")), type_)
             self.state = "active"
         else:  # discarded
-            self._gap += parse_duration(get(params, "discarded", str, "discarded"))
+            self._add_gap(parse_duration(get(params, "discarded", str, "discarded")), type_)
         return []
+
+    def _add_gap(self, seconds: float, where: str) -> None:
+        """Audio the client reports it discarded; more than max_gap_s in all is refused (4400)."""
+        if self._gap + seconds > self.max_gap_s:
+            raise ProtocolError(f"{where}: discarded audio would total more than {self.max_gap_s:g} s")
+        self._gap += seconds
 
     def _check_envelope(self, msg: dict[str, Any]) -> str:
         if msg.get("version") != "2":
@@ -184,7 +193,10 @@ class GenesysAdapter(ProtocolAdapter):
         session_id = get(msg, "id", str, type_)
         seq = get(msg, "seq", int, type_)
         serverseq = get(msg, "serverseq", int, type_)
-        get(msg, "position", str, type_)
+        position = parse_duration(get(msg, "position", str, type_))
+        if position > self.clock + self.max_gap_s:
+            raise ProtocolError(f"{type_}: position {position:g} s is more than {self.max_gap_s:g} s ahead of the "
+                                f"{self.clock:.2f} s of audio received")
         get(msg, "parameters", dict, type_)
         if seq != self._clientseq + 1:
             raise ProtocolError(f"{type_}: seq {seq} out of order; expected {self._clientseq + 1}")

@@ -22,6 +22,7 @@ from streaming.protocols.base import (
     ProtocolError,
 )
 from streaming.protocols.common import (
+    DEFAULT_MAX_GAP_S,
     DEFAULT_MAX_MESSAGE_BYTES,
     FRAME_S,
     SpeakerTrack,
@@ -46,9 +47,13 @@ class TwilioAdapter(ProtocolAdapter):
     name = "twilio"
 
     def __init__(
-        self, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, inbound_speaker: Speaker = Speaker.DEBTOR
+        self, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, inbound_speaker: Speaker = Speaker.DEBTOR,
+        max_gap_s: float = DEFAULT_MAX_GAP_S,
     ) -> None:
         self.max_message_bytes = max_message_bytes
+        self.max_gap_s = max_gap_s
+        self._received: dict[str, float] = {}
+        """Seconds of audio received per track: a media timestamp may not run far ahead of it."""
         outbound_speaker = Speaker.AGENT if inbound_speaker == Speaker.DEBTOR else Speaker.DEBTOR
         self._speakers = {"inbound": inbound_speaker, "outbound": outbound_speaker}
         self._tracks: dict[str, SpeakerTrack] = {}
@@ -117,11 +122,18 @@ class TwilioAdapter(ProtocolAdapter):
         timestamp = get(media, "timestamp", str, "media")
         if not timestamp.isdigit():
             raise ProtocolError(f"media: timestamp must be a string of milliseconds, got {timestamp!r}")
+        t = int(timestamp) / 1000
+        received = self._received.get(track_name, 0.0)
+        if t - received > self.max_gap_s:
+            raise ProtocolError(f"media: timestamp {timestamp} ms is more than {self.max_gap_s:g} s ahead of the "
+                                f"{received:.2f} s of audio received")
         try:
             payload = base64.b64decode(get(media, "payload", str, "media"), validate=True)
         except binascii.Error as e:
             raise ProtocolError(f"media: payload is not valid base64 ({e})", CloseCode.INVALID_PAYLOAD) from e
-        return track.frame(decode(payload, "mulaw"), int(timestamp) / 1000)
+        samples = decode(payload, "mulaw")
+        self._received[track_name] = received + len(samples) / WIRE_RATE
+        return track.frame(samples, t)
 
 
 def twilio_messages(
