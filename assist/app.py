@@ -23,6 +23,7 @@ from assist.auth import (
     redact_tokens_in_server_logs,
 )
 from assist.auth import router as auth_router
+from assist.call_language import CallLanguage
 from assist.dashboard import Dashboard, serve_feed
 from assist.hub import EventHub, SlowSubscriber, stored_events
 from assist.ingest import CallRegistry, end_calls_on_signal, serve_ingest
@@ -33,7 +34,7 @@ from assist.settings import Settings, get_settings
 from assist.storage.recorder import Recorder
 from models.asr import AsrWorker
 from models.embedding_worker import EmbeddingWorker
-from streaming.protocols.base import CallStart, CloseCode
+from streaming.protocols.base import CallStart, CloseCode, ProtocolError
 from web_overlay import STATIC_DIR, PageFiles
 
 log = structlog.get_logger(__name__)
@@ -62,12 +63,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             from assist.distributed.ray_asr import RayAsrClient
 
             app.state.worker = RayAsrClient.connect(settings)
+            await app.state.worker.describe()
         else:
-            app.state.worker = await asyncio.to_thread(functools.partial(
-                AsrWorker, settings.asr_model, settings.cache_dir, settings.device, settings.compute_type,
-                settings.asr_threads, settings.beam_size, batching=settings.asr_batching,
-                batch_window_ms=settings.asr_batch_window_ms, max_batch=settings.asr_max_batch,
-            ))
+            app.state.worker = await asyncio.to_thread(functools.partial(AsrWorker, **settings.asr_worker_args()))
         if settings.embedding_backend == "ray":
             from assist.distributed.ray_embed import RayEmbeddingClient
 
@@ -196,13 +194,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 def _start_session(start: CallStart, protocol: str, tenant: str | None, app: FastAPI,
                    settings: Settings) -> CallSession:
     meta = {**start.metadata, "tenant": tenant} if tenant is not None else start.metadata
-    language = str(meta.get("language") or settings.language)[:2]
-    if language not in ("en", "es"):
-        language = "en"
+    language = call_language(meta, settings, app.state.worker)
     jurisdiction = str(meta.get("jurisdiction") or settings.jurisdiction).lower()
     eu_mode = settings.eu_mode if settings.eu_mode is not None else jurisdiction == "es"
-    ctx = CallContext(start.call_id, language, jurisdiction, eu_mode, dict(meta))
+    ctx = CallContext(start.call_id, language.current or settings.languages[0], jurisdiction, eu_mode, dict(meta))
     return CallSession(
         ctx, protocol, app.state.worker, app.state.hub, settings, build_analysers(ctx, app.state.embedder), app.state.recorder,
-        app.state.metrics,
+        app.state.metrics, language,
     )
+
+
+def call_language(meta: dict, settings: Settings, worker: AsrWorker) -> CallLanguage:
+    """The call's language from its metadata (or the setting), or None to detect; refused if none serves it."""
+    config = meta.get("custom_config") if isinstance(meta.get("custom_config"), dict) else {}
+    named = str(meta.get("language") or config.get("language") or settings.language).strip().lower()
+    served = tuple(worker.languages)
+    if named == "auto":
+        if worker.detects:
+            return CallLanguage(None, served)
+        named = served[0]
+    language = named.replace("_", "-").split("-")[0]
+    if language not in served:
+        raise ProtocolError(f"language {named!r} is not served here (served: {', '.join(served)})",
+                            CloseCode.UNSUPPORTED_LANGUAGE)
+    return CallLanguage(language, served)

@@ -164,9 +164,10 @@ def _local_token(api_key: str | None, call_id: str) -> str | None:
 @app.command()
 def demo(
     protocol: str = typer.Option("twilio"),
-    language: str = typer.Option("en"),
+    language: str = typer.Option("en", help="en or es: the call's language, sent in its metadata (the service's "
+                                 "defaults route English to tiny.en and Spanish to multilingual base)"),
     call: str = typer.Option("collections", help="collections: the scripted collections call spoken by packaged "
-                             "TTS voices (English); recordings: real FLEURS read speech"),
+                             "TTS voices (English; Spanish streams real recordings); recordings: real FLEURS read speech"),
     speed: float = typer.Option(1.0, help="1 = real time"),
 ) -> None:
     """Start the service, stream a two-speaker call into it, print live events and the QA scorecard."""
@@ -176,7 +177,7 @@ def demo(
     from assist.replay import replay as send
     from streaming.types import SAMPLE_RATE
 
-    s = get_settings().model_copy(update={"language": language, "asr_model": "tiny.en" if language == "en" else "base"})
+    s = get_settings()
     configure_logging("WARNING", False)
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

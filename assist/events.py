@@ -78,6 +78,15 @@ class CallEnded(EventBase):
     summary: dict[str, Any] = {}
 
 
+class CallLanguageSet(EventBase):
+    """The call's language was detected from its speech, or changed after a stretch in another language."""
+
+    type: Literal["call.language"] = "call.language"
+    language: str
+    probability: float
+    reason: Literal["detected", "switched"]
+
+
 class CallError(EventBase):
     type: Literal["call.error"] = "call.error"
     message: str
@@ -157,6 +166,7 @@ Event = Annotated[
     | TranscriptFinal
     | CallStarted
     | CallEnded
+    | CallLanguageSet
     | CallError
     | ComplianceWarning
     | PromptCard

@@ -10,9 +10,11 @@ from dataclasses import dataclass, field
 import structlog
 
 from assist.analysis.base import Analyser, CallContext
+from assist.call_language import CallLanguage
 from assist.events import (
     CallEnded,
     CallError,
+    CallLanguageSet,
     CallStarted,
     EventBase,
     QaScore,
@@ -23,7 +25,7 @@ from assist.hub import EventHub
 from assist.metrics import Metrics
 from assist.settings import Settings
 from assist.storage.recorder import Recorder
-from models.asr import AsrRequest, AsrWorker
+from models.asr import AsrRequest, AsrResult, AsrWorker
 from models.vad import VadStream
 from streaming.agreement import LocalAgreement, join_words
 from streaming.segmenter import Segment, VadSegmenter
@@ -61,6 +63,7 @@ class CallSession:
         analysers: list[Analyser],
         recorder: Recorder | None = None,
         metrics: Metrics | None = None,
+        language: CallLanguage | None = None,
     ) -> None:
         self.ctx = ctx
         self.call_id = ctx.call_id
@@ -69,6 +72,8 @@ class CallSession:
         self.hub = hub
         self.settings = settings
         self.analysers = analysers
+        self.language = language or CallLanguage(ctx.language, (ctx.language,))
+        """The language requests are decoded in (None until detected)."""
         self.clock = 0.0
         self.audio_end = 0.0
         """End of the latest frame received (call time); a reconnect continues from here."""
@@ -236,8 +241,7 @@ class CallSession:
             await self._finalise(ch, segment)
 
     def _request(self, ch: _Channel, segment: Segment, final: bool) -> AsrRequest:
-        language = None if self.settings.language == "auto" else self.ctx.language
-        return AsrRequest(segment.audio, segment.t0, language, final=final, call_id=self.call_id,
+        return AsrRequest(segment.audio, segment.t0, self.language.current, final=final, call_id=self.call_id,
                           channel=ch.speaker.value)
 
     async def _interim(self, ch: _Channel, segment: Segment, number: int) -> None:
@@ -259,8 +263,7 @@ class CallSession:
         ch.utterances += 1
         ch.agreement = None
         result = await self.worker.transcribe(self._request(ch, segment, final=True))
-        if self.settings.language == "auto" and result.language_probability > 0.8:
-            self.ctx.language = result.language
+        self._observe_language(result, segment)
         if not result.words:
             return
         text = join_words(list(result.words))
@@ -269,6 +272,20 @@ class CallSession:
         self.emit(TranscriptFinal.from_utterance(self.call_id, utt))
         self._observe_latency(ch, segment.t0 + len(segment.audio) / SAMPLE_RATE)
         await self._analysis.put(utt)
+
+    def _observe_language(self, result: AsrResult, segment: Segment) -> None:
+        """Detection decides an undecided call's language; a stretch in another language switches it."""
+        if result.detected is None:
+            return
+        undecided = self.language.current is None
+        language, probability = result.detected
+        if self.language.observe(language, probability, len(segment.audio) / SAMPLE_RATE) is None:
+            return
+        self.ctx.language = language
+        log.info("call.language", call_id=self.call_id, language=language, probability=round(probability, 3),
+                 reason="detected" if undecided else "switched")
+        self.emit(CallLanguageSet(call_id=self.call_id, t=self.clock, language=language,
+                                  probability=round(probability, 3), reason="detected" if undecided else "switched"))
 
     def _observe_latency(self, ch: _Channel, speech_end: float) -> None:
         """End of speech (when its audio arrived) to now, the final's publication."""

@@ -38,15 +38,30 @@ class Settings(BaseSettings):
     log_json: bool = False
 
     # Speech recognition
-    asr_model: str = Field(
-        "tiny.en",
-        description="Packaged name (tiny.en, base), a CTranslate2 model folder, or a hub id.",
-    )
-    language: Literal["en", "es", "auto"] = "en"
+    asr_model: str | None = Field(
+        None, description="One model for every language (tiny.en, base, a CTranslate2 folder or a hub id); unset: "
+        "ASR_MODELS routes each language to its model.")
+    asr_models: dict[str, str] = Field(
+        default_factory=lambda: {"en": "tiny.en", "*": "base"},
+        description="Language -> model, '*' for every other language (JSON). English may use an English-only "
+        "model; every other language needs a multilingual one. Each model is loaded once.")
+    languages: list[str] = Field(
+        default_factory=lambda: ["en", "es"],
+        description="Languages a call may use; a call in another is refused at its start. Detection chooses among them.")
+    language: str = Field(
+        "auto", description="A call's language when its metadata names none: en, es, or auto (detected from its "
+        "first speech, then held).")
     device: Literal["auto", "cpu", "cuda"] = "auto"
     compute_type: str = Field("auto", description="auto: float16 on CUDA, int8 on CPU.")
     asr_threads: int = Field(0, description="Parallel decodes; 0 = one per CPU core.")
-    beam_size: int = 1
+    beam_size_final: int = Field(5, description="Beam size for finals (5: Spanish per-speaker WER 0.17 -> 0.14 on tests/test_languages.py).")
+    beam_size_interim: int = Field(1, description="Beam size for interims (live words: keep greedy).")
+    beam_size_post_call: int = Field(5, description="Beam size for post-call work.")
+    asr_trim_window: bool = Field(
+        True, description="Encode the audio plus a margin instead of a 30 s window (guarded: see models/batched_whisper.py).")
+    asr_window_floor_s: float = Field(10.0, description="Shortest encoder window when trimming.")
+    asr_interim_max_wait_s: float = Field(
+        1.0, description="An interim queued this long is served like a final: under load interims slow, never stop.")
     asr_batching: Literal["auto", "on", "off"] = Field(
         "auto", description="Decode requests from all calls as one batch: auto = on for CUDA, off for CPU (measured)."
     )
@@ -87,6 +102,9 @@ class Settings(BaseSettings):
     public_url: str | None = Field(
         None, description="Base URL telephony connects to (wss://host[:port]); Twilio signs URLs built on it."
     )
+    max_media_gap_s: float = Field(
+        3600.0, description="How far a media timestamp (Twilio) or reported gap (AudioHook discarded, position) may "
+        "run ahead of the audio received before the connection is closed (4400).")
 
     # Storage and privacy
     database_url: str = Field("sqlite:///./var/recobra.db", description="SQLite file or postgresql+psycopg://...")
@@ -102,9 +120,6 @@ class Settings(BaseSettings):
     embedding_batch_window_ms: float = Field(
         0.0, description="How long the embedder waits to gather a batch; 0: batches form while it is busy.")
     embedding_max_batch: int = Field(32, description="Most requests encoded in one batch.")
-    max_media_gap_s: float = Field(
-        3600.0, description="How far a media timestamp (Twilio) or reported gap (AudioHook discarded, position) may "
-        "run ahead of the audio received before the connection is closed (4400).")
 
     # Scale-out (README "Scaling out"): in-process by default
     inference_backend: Literal["local", "ray"] = Field(
@@ -155,6 +170,25 @@ class Settings(BaseSettings):
         if self.tenants and (self.token_secret is None or len(self.token_secret.get_secret_value()) < 32):
             raise ValueError("token_secret (at least 32 characters) is required when tenants are configured")
         return self
+
+    @property
+    def asr_routes(self) -> dict[str, str]:
+        """Language -> model for the ASR worker ('*': every other language)."""
+        return {"*": self.asr_model} if self.asr_model else dict(self.asr_models)
+
+    def asr_worker_args(self) -> dict:
+        """Keyword arguments for `models.asr.AsrWorker` (local or in a Ray replica)."""
+        from models.asr import BeamSizes
+        from models.batched_whisper import WindowPolicy
+
+        return {
+            "models": self.asr_routes, "cache_dir": self.cache_dir, "device": self.device,
+            "compute_type": self.compute_type, "threads": self.asr_threads, "languages": tuple(self.languages),
+            "beams": BeamSizes(self.beam_size_final, self.beam_size_interim, self.beam_size_post_call),
+            "window": WindowPolicy(trim=self.asr_trim_window, floor_s=self.asr_window_floor_s),
+            "batching": self.asr_batching, "batch_window_ms": self.asr_batch_window_ms,
+            "max_batch": self.asr_max_batch, "interim_max_wait_s": self.asr_interim_max_wait_s,
+        }
 
     @property
     def dev_mode(self) -> bool:

@@ -1,9 +1,12 @@
-"""One shared Whisper model per process, serving every call's requests off the event loop.
+"""The process's Whisper models, shared by every call and served off the event loop.
 
+Each language goes to the model configured for it (`routes`: language -> model, "*" for the rest;
+English may use tiny.en, every other language a multilingual model); each model is loaded once.
 Requests from all calls meet in one priority queue (finals, then interims, then post-call work; a
-newer interim for a channel replaces a queued one). With batching on, one thread takes what arrived
-within a short window and decodes it as one batched pass; otherwise a small pool of threads decodes
-one request each. A failed decode rebuilds the model and is retried once.
+newer interim for a channel replaces a queued one; an interim that has waited `interim_max_wait_s`
+is served like a final, so live words slow down under load instead of stopping). With batching on,
+one thread takes what arrived within a short window and decodes it as one batched pass; otherwise a
+small pool of threads decodes one request each. A failed decode rebuilds the models and is retried once.
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ import atexit
 import os
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +25,7 @@ import structlog
 from faster_whisper import WhisperModel
 from faster_whisper.transcribe import Segment
 
-from models.batched_whisper import BatchedWhisper, Decoded
+from models.batched_whisper import BatchedWhisper, Decoded, DecodeRequest, WindowPolicy
 from models.batching import Pending, Priority, RequestQueue
 from models.whisper import choose_device, resolve_model
 from models.words import Word
@@ -33,6 +37,26 @@ log = structlog.get_logger(__name__)
 # of 1-8 finals) measured the thread pool ahead in throughput and latency at every burst size (burst 8: 32 vs
 # 16 s of audio per second; p50 1.3 vs 4.3 s), so CPU keeps the thread pool unless asked; CUDA batches.
 _CPU_BATCHING = False
+ANY_LANGUAGE = "*"
+PROBE_BELOW = 0.6
+"""A final from an English-only model whose words average a lower probability is checked for its language
+by the multilingual model (an encoder pass, no decoding): Spanish heard by tiny.en scores low."""
+
+
+class UnsupportedLanguage(ValueError):
+    """No configured model transcribes this language (or detects one, for None)."""
+
+
+@dataclass(frozen=True, slots=True)
+class BeamSizes:
+    """Beam size per request kind: live interims are greedy; finals and post-call work may search wider."""
+
+    final: int = 1
+    interim: int = 1
+    post_call: int = 1
+
+    def of(self, priority: Priority) -> int:
+        return {Priority.FINAL: self.final, Priority.INTERIM: self.interim}.get(priority, self.post_call)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,38 +97,52 @@ class AsrResult:
     queue_wait_s: float = 0.0
     decode_s: float = 0.0
     superseded: bool = False
+    model: str = ""
+    full_windows: int = 0
+    detected: tuple[str, float] | None = None
+    """For finals when more than one language is served: the language the speech sounded like."""
 
 
 class AsrWorker:
-    """The process's Whisper model and the threads that serve the shared request queue."""
+    """The process's Whisper models and the threads that serve the shared request queue.
+
+    `models`: one model for every language (a name, folder or hub id), or a mapping language -> model
+    with "*" for every other language. `languages`: the languages calls may use and detection may choose.
+    """
 
     def __init__(
         self,
-        model: str,
+        models: str | Mapping[str, str],
         cache_dir: Path,
         device: str = "auto",
         compute_type: str = "auto",
         threads: int = 0,
-        beam_size: int = 1,
         *,
+        languages: Iterable[str] = ("en", "es"),
+        beams: BeamSizes = BeamSizes(),
+        window: WindowPolicy = WindowPolicy(),
         batching: str = "auto",
         batch_window_ms: float = 30.0,
         max_batch: int = 16,
+        interim_max_wait_s: float = 1.0,
     ) -> None:
         self.device, self.compute_type = choose_device(device, compute_type)
         if batching not in ("auto", "on", "off"):
             raise ValueError(f"batching must be auto, on or off, not {batching!r}")
         self.batched = batching == "on" or (batching == "auto" and (self.device == "cuda" or _CPU_BATCHING))
         self.threads = threads or (1 if self.device == "cuda" else max(1, os.cpu_count() or 1))
-        self.beam_size = beam_size
+        self.beams = beams
+        self.window = window
         self.max_batch = max(1, max_batch) if self.batched else 1
         self.window_s = batch_window_ms / 1000 if self.batched else 0.0
-        self.path = resolve_model(model, cache_dir)
-        self.model = self._load()
-        self.multilingual = self.model.model.is_multilingual
-        self.generation = 0  # bumped by every rebuild of the model
+        self.routes = {ANY_LANGUAGE: models} if isinstance(models, str) else dict(models)
+        self.paths = {name: resolve_model(name, cache_dir) for name in dict.fromkeys(self.routes.values())}
+        self.models = self._load()
+        self.multilingual = {name: model.model.is_multilingual for name, model in self.models.items()}
+        self.languages = tuple(lang for lang in languages if self._route(lang) is not None)
+        self.generation = 0  # bumped by every rebuild of the models
         self._rebuild_lock = threading.Lock()
-        self._queue = RequestQueue()
+        self._queue = RequestQueue(interim_max_wait_s)
         self._consumers = [
             threading.Thread(target=self._consume, name=f"asr-{i}", daemon=True)
             for i in range(1 if self.batched else self.threads)
@@ -112,19 +150,49 @@ class AsrWorker:
         for thread in self._consumers:
             thread.start()
         atexit.register(self.close)
-        log.info("asr.ready", model=model, path=self.path, device=self.device, compute_type=self.compute_type,
-                 threads=self.threads, batched=self.batched, max_batch=self.max_batch, window_s=self.window_s)
+        log.info("asr.ready", routes=self.routes, languages=self.languages, device=self.device,
+                 compute_type=self.compute_type, threads=self.threads, batched=self.batched,
+                 max_batch=self.max_batch, window_s=self.window_s, beams=self.beams, trim=window.trim)
 
-    def _load(self) -> WhisperModel:
+    def _load(self) -> dict[str, WhisperModel]:
         if self.batched:  # one batch at a time, using every core inside each operation
-            return WhisperModel(self.path, device=self.device, compute_type=self.compute_type,
-                                cpu_threads=self.threads if self.device == "cpu" else 1, num_workers=1)
-        return WhisperModel(self.path, device=self.device, compute_type=self.compute_type, cpu_threads=1,
-                            num_workers=self.threads)
+            cpu_threads, workers = (self.threads if self.device == "cpu" else 1), 1
+        else:
+            cpu_threads, workers = 1, self.threads
+        return {name: WhisperModel(path, device=self.device, compute_type=self.compute_type, cpu_threads=cpu_threads,
+                                   num_workers=workers) for name, path in self.paths.items()}
+
+    def _route(self, language: str | None) -> str | None:
+        """The model for `language` (None: a multilingual model, to detect it), or None when none serves it."""
+        multilingual = self.multilingual
+        if language is None:
+            default = self.routes.get(ANY_LANGUAGE)
+            if default is not None and multilingual[default]:
+                return default
+            return next((name for name, m in multilingual.items() if m), None)
+        name = self.routes.get(language, self.routes.get(ANY_LANGUAGE))
+        if name is None or (language != "en" and not multilingual[name]):
+            return None
+        return name
+
+    def model_for(self, language: str | None) -> str:
+        """The configured model that serves `language` (None: detection); UnsupportedLanguage if none does."""
+        if language is not None and language not in self.languages:
+            raise UnsupportedLanguage(f"language {language!r} is not served (served: {', '.join(self.languages)})")
+        name = self._route(language)
+        if name is None:
+            raise UnsupportedLanguage("no multilingual model is configured to detect the language")
+        return name
+
+    @property
+    def detects(self) -> bool:
+        """Whether a call of unknown language can be served: a multilingual model and more than one language."""
+        return len(self.languages) > 1 and self._route(None) is not None
 
     async def transcribe(self, request: AsrRequest) -> AsrResult:
         """Queue the request and wait for its words (or an empty, superseded result)."""
         _check(request)
+        self.model_for(request.language)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[AsrResult] = loop.create_future()
 
@@ -154,9 +222,9 @@ class AsrWorker:
         return self._queue.depth()
 
     def close(self) -> None:
-        """Refuse new work, let running decodes finish, then free the model.
+        """Refuse new work, let running decodes finish, then free the models.
 
-        The model is released here rather than at interpreter exit: CTranslate2 destroyed during
+        The models are released here rather than at interpreter exit: CTranslate2 destroyed during
         finalisation, with its worker threads still joinable, aborts the process.
         """
         for pending in self._queue.close():
@@ -164,7 +232,7 @@ class AsrWorker:
         for thread in self._consumers:
             if thread is not threading.current_thread():
                 thread.join(timeout=30)
-        self.model = None
+        self.models = {}
 
     def _consume(self) -> None:
         while batch := self._queue.take(self.max_batch, self.window_s):
@@ -174,7 +242,7 @@ class AsrWorker:
                 p.deliver(outcome)
 
     def _serve(self, batch: list[Pending]) -> list[AsrResult] | list[Exception]:
-        """Decode a batch; on failure rebuild the model and retry once, else every caller gets the error."""
+        """Decode a batch; on failure rebuild the models and retry once, else every caller gets the error."""
         requests: list[AsrRequest] = [p.item for p in batch]  # type: ignore[misc]
         started = time.monotonic()
         generation = self.generation
@@ -189,57 +257,65 @@ class AsrWorker:
                 log.exception("asr.retry_failed", requests=len(requests), generation=self.generation)
                 return [error] * len(batch)
         decode_s = time.monotonic() - started
-        return [
-            AsrResult(r.words, r.language, r.language_probability, queue_wait_s=started - p.submitted,
-                      decode_s=decode_s)
-            for p, r in zip(batch, results)
-        ]
+        return [replace(r, queue_wait_s=started - p.submitted, decode_s=decode_s) for p, r in zip(batch, results)]
 
     def _rebuild(self, failed_generation: int) -> None:
-        """Load the model afresh, once per failure even when several threads saw it fail."""
+        """Load the models afresh, once per failure even when several threads saw it fail."""
         with self._rebuild_lock:
             if self.generation != failed_generation:
                 return
             started = time.monotonic()
-            self.model = self._load()
+            self.models = self._load()
             self.generation += 1
             log.warning("asr.model_rebuilt", generation=self.generation, seconds=round(time.monotonic() - started, 2))
 
     def _decode(self, requests: list[AsrRequest]) -> list[AsrResult]:
-        model = self.model
-        if self.batched:
-            decoded = BatchedWhisper(model, self.beam_size).transcribe(
-                [(r.audio, self._language(r), r.prompt) for r in requests]
-            )
-        else:
-            decoded = [self._transcribe_one(model, r) for r in requests]
-        return [_result(r, d) for r, d in zip(requests, decoded)]
+        """Each request on its language's model; one batched pass per model."""
+        models = self.models
+        by_model: dict[str, list[int]] = {}
+        for i, r in enumerate(requests):
+            by_model.setdefault(self.model_for(r.language), []).append(i)
+        results: list[AsrResult | None] = [None] * len(requests)
+        for name, members in by_model.items():
+            decoder = BatchedWhisper(models[name], self.window, frozenset(self.languages))
+            decoded = decoder.transcribe([
+                DecodeRequest(requests[i].audio, requests[i].language, requests[i].prompt,
+                              self.beams.of(requests[i].priority), detect=self._wants_language(requests[i]))
+                for i in members
+            ])
+            for i, d in zip(members, decoded):
+                results[i] = _result(requests[i], d, name)
+        done = [r for r in results if r is not None]
+        return self._probe(models, requests, done)
 
-    def _language(self, request: AsrRequest) -> str | None:
-        return request.language if self.multilingual else "en"
+    def _wants_language(self, request: AsrRequest) -> bool:
+        return request.final and not request.post_call and len(self.languages) > 1
 
-    def _transcribe_one(self, model: WhisperModel, request: AsrRequest) -> Decoded:
-        segments, info = model.transcribe(
-            request.audio,
-            language=self._language(request),
-            beam_size=self.beam_size,
-            word_timestamps=True,
-            condition_on_previous_text=False,
-            initial_prompt=request.prompt or None,
-            vad_filter=False,
-            without_timestamps=False,
-        )
-        return Decoded(list(segments), info.language, info.language_probability)  # decodes here
+    def _probe(self, models: dict[str, WhisperModel], requests: list[AsrRequest],
+               results: list[AsrResult]) -> list[AsrResult]:
+        """Detect the language of low-confidence finals an English-only model wrote (see PROBE_BELOW)."""
+        detector = self._route(None)
+        doubtful = [i for i, (q, r) in enumerate(zip(requests, results))
+                    if detector is not None and self._wants_language(q) and r.detected is None
+                    and (not r.words or sum(w.probability for w in r.words) / len(r.words) < PROBE_BELOW)]
+        if not doubtful:
+            return results
+        found = BatchedWhisper(models[detector], self.window, frozenset(self.languages)).detect(
+            [requests[i].audio for i in doubtful])
+        for i, detected in zip(doubtful, found):
+            results[i] = replace(results[i], detected=detected)
+        return results
 
 
-def _result(request: AsrRequest, decoded: Decoded) -> AsrResult:
+def _result(request: AsrRequest, decoded: Decoded, model: str) -> AsrResult:
     words = [
         Word(w.word.strip(), request.t0 + w.start, request.t0 + w.end, w.probability)
         for seg in decoded.segments
         if not _hallucination(seg)
         for w in seg.words or ()
     ]
-    return AsrResult(tuple(w for w in words if w.text), decoded.language, decoded.language_probability)
+    return AsrResult(tuple(w for w in words if w.text), decoded.language, decoded.language_probability,
+                     model=model, full_windows=decoded.full_windows, detected=decoded.detected)
 
 
 def _hallucination(seg: Segment) -> bool:

@@ -1,8 +1,13 @@
-"""Batched Whisper decoding: utterances from many calls in one CTranslate2 encode + generate + align pass.
+"""Whisper decoding driven through CTranslate2: utterances from many calls in one encode + generate + align pass.
 
 It follows `faster_whisper.WhisperModel.generate_segments` window by window (same prompts, temperature
 fallback, no-speech skip, timestamp splitting and word alignment) with the options the live worker uses
 (no previous-text conditioning, word timestamps, no VAD), so batched and one-by-one decoding agree.
+
+Unlike faster-whisper it does not pad every window to 30 s: the encoder sees the audio plus a margin,
+at least `WindowPolicy.floor_s`, and the decoder gets a token budget per second of audio. A trimmed
+decode that loops (compression ratio), runs out of budget or scores too low is decoded again on the
+full 30 s window with the usual temperature fallback, so the guards of the full window still apply.
 """
 
 from __future__ import annotations
@@ -34,12 +39,56 @@ APPEND_PUNCTUATIONS = "\"'.。,，!！?？:：”)]}、"
 
 
 @dataclass(frozen=True, slots=True)
+class WindowPolicy:
+    """How much audio the encoder sees and how many tokens the decoder may write for it.
+
+    `trim` off: every window is padded to 30 s, as faster-whisper does. On: the audio plus `margin_s`,
+    never under `floor_s` (shorter windows make small models loop on short sentences), and at most
+    `tokens_per_s` tokens per second of audio plus `extra_tokens`.
+    """
+
+    trim: bool = True
+    floor_s: float = 10.0
+    margin_s: float = 1.0
+    tokens_per_s: float = 8.0
+    extra_tokens: int = 10
+
+    def frames(self, content_frames: int, frames_per_second: int, full: int) -> int:
+        """Encoder input frames for a window holding `content_frames` of audio."""
+        if not self.trim:
+            return full
+        wanted = max(round(self.floor_s * frames_per_second), content_frames + round(self.margin_s * frames_per_second))
+        return min(full, wanted)
+
+    def token_budget(self, content_frames: int, frames_per_second: int) -> int:
+        return round(self.tokens_per_s * content_frames / frames_per_second) + self.extra_tokens
+
+
+@dataclass(frozen=True, slots=True)
+class DecodeRequest:
+    """One utterance: 16 kHz float32 audio, its language (None: detect), an initial prompt, a beam size.
+
+    `detect`: report the language detected on the first window even though `language` is given.
+    """
+
+    audio: np.ndarray
+    language: str | None = None
+    prompt: str = ""
+    beam_size: int = 1
+    detect: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Decoded:
     """One input's segments (times in seconds from its first sample) and its language."""
 
     segments: list[Segment]
     language: str
     language_probability: float
+    full_windows: int = 0
+    """Windows decoded again on the full 30 s window because the trimmed decode failed its guards."""
+    detected: tuple[str, float] | None = None
+    """The language detected on the first window (and its probability), when asked for or needed."""
 
 
 @dataclass(eq=False)
@@ -48,8 +97,13 @@ class _State:
     language: str | None
     language_probability: float
     prompt_tokens: list[int]
+    beam_size: int
+    detect: bool = False
+    detected: tuple[str, float] | None = None
     seek: int = 0
     last_speech: float = 0.0
+    full_window: bool = False
+    full_windows: int = 0
     segments: list[Segment] = field(default_factory=list)
 
     @property
@@ -63,6 +117,8 @@ class _Outcome:
     avg_logprob: float
     temperature: float
     compression_ratio: float
+    exhausted: bool = False
+    """The decoder stopped at its token budget."""
 
 
 @dataclass(slots=True)
@@ -77,60 +133,104 @@ class _OneAlignment:
 
 
 class BatchedWhisper:
-    """Decodes a list of (audio, language, prompt) as batches of 30 s windows on one WhisperModel."""
+    """Decodes a list of `DecodeRequest`s as batches of windows on one WhisperModel.
 
-    def __init__(self, model: WhisperModel, beam_size: int = 1) -> None:
+    `languages`: the languages detection may choose from (None: any the model knows).
+    """
+
+    def __init__(self, model: WhisperModel, window: WindowPolicy = WindowPolicy(),
+                 languages: frozenset[str] | None = None) -> None:
         self.model = model
-        self.beam_size = beam_size
+        self.window = window
+        self.languages = languages
         self.multilingual = model.model.is_multilingual
         self.frames_per_window = model.feature_extractor.nb_max_frames
         self.time_per_frame = model.feature_extractor.time_per_frame
+        self.frames_per_second = model.frames_per_second
 
-    def transcribe(self, inputs: Sequence[tuple[np.ndarray, str | None, str]]) -> list[Decoded]:
-        """`inputs`: (16 kHz float32 audio, language or None to detect, initial prompt) per utterance."""
+    def transcribe(self, requests: Sequence[DecodeRequest]) -> list[Decoded]:
         states = []
-        for audio, language, prompt in inputs:
-            if not self.multilingual:
-                language = "en"
-            prompt_tokens = self._encode_text(" " + prompt.strip()) if prompt.strip() else []
-            states.append(_State(self.model.feature_extractor(audio), language, 1.0, prompt_tokens))
+        for r in requests:
+            language = r.language if self.multilingual else "en"
+            prompt_tokens = self._encode_text(" " + r.prompt.strip()) if r.prompt.strip() else []
+            states.append(_State(self.model.feature_extractor(r.audio), language, 1.0, prompt_tokens, r.beam_size,
+                                 detect=r.detect and self.multilingual))
         while active := [s for s in states if s.seek < s.content_frames]:
             self._window(active)
-        return [Decoded(s.segments, s.language or "en", s.language_probability) for s in states]
+        return [Decoded(s.segments, s.language or "en", s.language_probability, s.full_windows, s.detected)
+                for s in states]
+
+    def detect(self, audios: Sequence[np.ndarray]) -> list[tuple[str, float]]:
+        """The most probable allowed language of each audio's first window, without decoding it."""
+        features = [self.model.feature_extractor(a) for a in audios]
+        sizes = [min(self.frames_per_window, f.shape[-1] - 1) for f in features]
+        frames = max(self.window.frames(n, self.frames_per_second, self.frames_per_window) for n in sizes)
+        encoded = self.model.encode(np.stack([pad_or_trim(f[:, :n], frames) for f, n in zip(features, sizes)]))
+        return [self._pick_language(ranked) for ranked in self.model.model.detect_language(encoded)]
 
     def _encode_text(self, text: str) -> list[int]:
         return self.model.hf_tokenizer.encode(text, add_special_tokens=False).ids
 
     def _window(self, states: list[_State]) -> None:
-        """Encode the next window of every state at once, then decode per (language, prompt length) group."""
+        """The next window of every state: trimmed windows in one encoder pass, full ones in another."""
         sizes = [min(self.frames_per_window, s.content_frames - s.seek) for s in states]
-        mel = np.stack([pad_or_trim(s.features[:, s.seek : s.seek + n]) for s, n in zip(states, sizes)])
+        full = self.frames_per_window
+        trimmed = [i for i, s in enumerate(states) if not s.full_window and self.window.trim]
+        whole = [i for i in range(len(states)) if i not in trimmed]
+        if trimmed:
+            frames = max(self.window.frames(sizes[i], self.frames_per_second, full) for i in trimmed)
+            self._pass([states[i] for i in trimmed], [sizes[i] for i in trimmed], frames)
+        if whole:
+            self._pass([states[i] for i in whole], [sizes[i] for i in whole], full)
+
+    def _pass(self, states: list[_State], sizes: list[int], frames: int) -> None:
+        """Encode the windows at `frames`, then decode per (language, prompt length, beam) group."""
+        mel = np.stack([pad_or_trim(s.features[:, s.seek : s.seek + n], frames) for s, n in zip(states, sizes)])
         encoded = self.model.encode(mel)
-        unknown = [i for i, s in enumerate(states) if s.language is None]
+        unknown = [i for i, s in enumerate(states) if s.language is None or (s.detect and s.detected is None)]
         if unknown:
             for i, ranked in zip(unknown, self.model.model.detect_language(_take(encoded, unknown, len(states)))):
-                token, probability = ranked[0]
-                states[i].language, states[i].language_probability = token[2:-2], probability
-        groups: dict[tuple[str | None, int], list[int]] = {}
+                states[i].detected = self._pick_language(ranked)
+                if states[i].language is None:
+                    states[i].language, states[i].language_probability = states[i].detected
+        groups: dict[tuple[str | None, int, int], list[int]] = {}
         for i, s in enumerate(states):
             # one start sequence per alignment call, and <|startoftranscript|> at one index per generate call
-            groups.setdefault((s.language, len(s.prompt_tokens)), []).append(i)
-        for (language, _), members in groups.items():
+            groups.setdefault((s.language, len(s.prompt_tokens), s.beam_size), []).append(i)
+        for (language, _, beam_size), members in groups.items():
             self._decode_group([states[i] for i in members], [sizes[i] for i in members],
-                               _take(encoded, members, len(states)), language)
+                               _take(encoded, members, len(states)), language, beam_size,
+                               trimmed=frames < self.frames_per_window)
+
+    def _pick_language(self, ranked: list[tuple[str, float]]) -> tuple[str, float]:
+        """The most probable allowed language, its probability renormalised over the allowed ones."""
+        allowed = [(token[2:-2], p) for token, p in ranked if self.languages is None or token[2:-2] in self.languages]
+        if not allowed:
+            token, probability = ranked[0]
+            return token[2:-2], probability
+        total = sum(p for _, p in allowed)
+        language, probability = max(allowed, key=lambda lp: lp[1])
+        return language, probability / total if total > 0 else 0.0
 
     def _decode_group(self, group: list[_State], sizes: list[int], encoded: ctranslate2.StorageView,
-                      language: str | None) -> None:
+                      language: str | None, beam_size: int, trimmed: bool) -> None:
         tokenizer = Tokenizer(self.model.hf_tokenizer, self.multilingual, task="transcribe", language=language)
         prompts = [self.model.get_prompt(tokenizer, s.prompt_tokens, without_timestamps=False) for s in group]
-        outcomes = self._generate(encoded, prompts, tokenizer)
+        if trimmed:
+            budget = max(self.window.token_budget(n, self.frames_per_second) for n in sizes)
+            outcomes = self._generate(encoded, prompts, tokenizer, beam_size, (0.0,), budget)
+        else:
+            outcomes = self._generate(encoded, prompts, tokenizer, beam_size)
 
         splits: list[tuple[list[dict], int, bool] | None] = []
         for s, n, outcome in zip(group, sizes, outcomes):
             if outcome.result.no_speech_prob > NO_SPEECH_THRESHOLD and outcome.avg_logprob <= LOG_PROB_THRESHOLD:
                 splits.append(None)  # silence: skip to the next window
                 continue
-            s.prompt_tokens = []  # the initial prompt only conditions the first decoded window
+            if trimmed and (outcome.exhausted or _needs_fallback(outcome)):
+                s.full_window, s.full_windows = True, s.full_windows + 1  # decode this window again, untrimmed
+                splits.append(None)
+                continue
             splits.append(self.model._split_segments_by_timestamps(
                 tokenizer=tokenizer, tokens=outcome.result.sequences_ids[0], time_offset=s.seek * self.time_per_frame,
                 segment_size=n, segment_duration=n * self.time_per_frame, seek=s.seek,
@@ -142,9 +242,12 @@ class BatchedWhisper:
                       if any(text_tokens) else [[] for _ in group])
         for s, n, outcome, split, alignment in zip(group, sizes, outcomes, splits, alignments):
             if split is None:
-                s.seek += n
+                if not (trimmed and s.full_window):
+                    s.seek += n
                 continue
+            s.prompt_tokens = []  # the initial prompt only conditions the first decoded window
             self._finish_window(s, n, outcome, split, alignment, tokenizer)
+            s.full_window = False
 
     def _finish_window(self, s: _State, n: int, outcome: _Outcome, split: tuple[list[dict], int, bool],
                        alignment: list[dict], tokenizer: Tokenizer) -> None:
@@ -172,23 +275,29 @@ class BatchedWhisper:
                 words=[Word(**w) for w in seg["words"]],
             ))
 
-    def _generate(self, encoded: ctranslate2.StorageView, prompts: list[list[int]],
-                  tokenizer: Tokenizer) -> list[_Outcome]:
-        """Greedy/beam decode of the whole batch; items that look wrong are sampled again at rising temperature."""
+    def _generate(self, encoded: ctranslate2.StorageView, prompts: list[list[int]], tokenizer: Tokenizer,
+                  beam_size: int, temperatures: Sequence[float] = TEMPERATURES,
+                  max_tokens: int | None = None) -> list[_Outcome]:
+        """Greedy/beam decode of the whole batch; items that look wrong are sampled again at rising temperature.
+
+        CTranslate2's Whisper writes at most `max_length // 2` tokens, so a budget of N tokens is 2N.
+        """
+        limit = self.model.max_length if max_tokens is None else min(self.model.max_length, 2 * max_tokens)
+        limit = max(limit, max(len(p) for p in prompts) + 2)
         tried: list[list[_Outcome]] = [[] for _ in prompts]
         chosen: list[_Outcome | None] = [None] * len(prompts)
         pending = list(range(len(prompts)))
         suppress = list(get_suppressed_tokens(tokenizer, [-1]))
-        for temperature in TEMPERATURES:
+        for temperature in temperatures:
             features = _take(encoded, pending, len(prompts))
             if temperature == 0:
-                kwargs = {"beam_size": self.beam_size, "patience": 1}
+                kwargs = {"beam_size": beam_size, "patience": 1}
             else:
                 kwargs = {"beam_size": 1, "num_hypotheses": BEST_OF, "sampling_topk": 0,
                           "sampling_temperature": temperature}
             results = self.model.model.generate(
                 features, [prompts[i] for i in pending], length_penalty=1, repetition_penalty=1,
-                no_repeat_ngram_size=0, max_length=self.model.max_length, return_scores=True,
+                no_repeat_ngram_size=0, max_length=limit, return_scores=True,
                 return_no_speech_prob=True, suppress_blank=True, suppress_tokens=suppress,
                 max_initial_timestamp_index=round(MAX_INITIAL_TIMESTAMP_S / self.model.time_precision), **kwargs,
             )
@@ -197,7 +306,8 @@ class BatchedWhisper:
                 tokens = result.sequences_ids[0]
                 avg_logprob = result.scores[0] * len(tokens) / (len(tokens) + 1)
                 outcome = _Outcome(result, avg_logprob, temperature,
-                                   get_compression_ratio(tokenizer.decode(tokens).strip()))
+                                   get_compression_ratio(tokenizer.decode(tokens).strip()),
+                                   exhausted=max_tokens is not None and len(tokens) >= limit // 2)
                 tried[i].append(outcome)
                 if _needs_fallback(outcome):
                     retry.append(i)
@@ -209,7 +319,8 @@ class BatchedWhisper:
         for i in pending:  # every temperature failed: the most probable readable decode
             readable = [o for o in tried[i] if o.compression_ratio <= COMPRESSION_RATIO_THRESHOLD]
             best = max(readable or tried[i], key=lambda o: o.avg_logprob)
-            chosen[i] = _Outcome(best.result, best.avg_logprob, TEMPERATURES[-1], best.compression_ratio)
+            chosen[i] = _Outcome(best.result, best.avg_logprob, temperatures[-1], best.compression_ratio,
+                                 best.exhausted)
         return [o for o in chosen if o is not None]
 
 

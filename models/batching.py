@@ -58,11 +58,14 @@ class RequestQueue:
     """Requests wait here until a worker takes a batch of them.
 
     A newer interim or a final with the same key (call, channel) replaces a queued interim, which is
-    returned from `put` so that its caller can be told. `take` waits up to `window_s` after the oldest
-    waiting request for more to arrive, unless a full batch is already waiting.
+    returned from `put` so that its caller can be told. An interim that has waited `interim_max_wait_s`
+    ranks with the finals (in arrival order), so under load interims come less often instead of never.
+    `take` waits up to `window_s` after the oldest waiting request for more to arrive, unless a full
+    batch is already waiting.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, interim_max_wait_s: float = float("inf")) -> None:
+        self.interim_max_wait_s = interim_max_wait_s
         self._cond = threading.Condition()
         self._waiting: list[Pending] = []
         self._interims: dict[Hashable, Pending] = {}
@@ -104,13 +107,19 @@ class RequestQueue:
                     self._cond.wait()
             if self._closed:
                 return []
-            self._waiting.sort(key=lambda p: (p.priority, p.seq))
+            now = time.monotonic()
+            self._waiting.sort(key=lambda p: (self._rank(p, now), p.seq))
             batch, self._waiting = self._waiting[:max_items], self._waiting[max_items:]
             for p in batch:
                 if p.key is not None and self._interims.get(p.key) is p:
                     del self._interims[p.key]
             self._running.update(batch)
             return batch
+
+    def _rank(self, pending: Pending, now: float) -> Priority:
+        if pending.priority == Priority.INTERIM and now - pending.submitted >= self.interim_max_wait_s:
+            return Priority.FINAL
+        return pending.priority
 
     def done(self, batch: list[Pending]) -> None:
         with self._cond:

@@ -153,16 +153,16 @@ def test_unloaded_model_is_rebuilt_and_the_request_retried(cache, mode):
     worker = AsrWorker("tiny.en", cache, "cpu", batching=mode)
     try:
         first = asyncio.run(worker.transcribe(AsrRequest(clip("en", 5), 0.0, "en", final=True)))
-        broken = worker.model.model
+        broken = worker.models["tiny.en"].model
         while broken.model_is_loaded:  # a real CTranslate2 failure: every later call raises RuntimeError
             broken.unload_model()  # a no-op until CTranslate2 has wound down the last job
             time.sleep(0.001)
         second = asyncio.run(worker.transcribe(AsrRequest(clip("en", 6), 0.0, "en", final=True)))
-        rebuilt = worker.model.model
+        rebuilt = worker.models["tiny.en"].model
     finally:
         worker.close()
     assert first.words and second.words
-    assert worker.generation == 1 and rebuilt is not broken and worker.model is None  # close() frees it
+    assert worker.generation == 1 and rebuilt is not broken and worker.models == {}  # close() frees it
     assert jiwer.wer(normalise(reference("en", 6)), normalise(text(second))) <= 0.3
 
 
@@ -178,8 +178,8 @@ def test_call_keeps_getting_finals_after_the_model_breaks_mid_call(tmp_path):
             """On the call's first final: unload the model as soon as no decode is running (the loop is held)."""
             if broke_at or not isinstance(event, TranscriptFinal) or event.call_id != "crash":
                 return
-            while worker.model.model.model_is_loaded:
-                worker.model.model.unload_model()  # a no-op while a decode runs
+            while worker.models["tiny.en"].model.model_is_loaded:
+                worker.models["tiny.en"].model.unload_model()  # a no-op while a decode runs
                 time.sleep(0.001)
             broke_at.append(event.seq)
 

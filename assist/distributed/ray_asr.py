@@ -8,7 +8,7 @@ large segment crosses the shared-memory object store instead of being copied thr
 
 Deploy with Ray's own tooling (settings come from RECOBRA_* variables, `key=value` arguments override):
 
-    serve run assist.distributed.ray_asr:build_app asr_model=base device=cuda ray_asr_num_gpus=1
+    serve run assist.distributed.ray_asr:build_app device=cuda ray_asr_num_gpus=1
 """
 
 from __future__ import annotations
@@ -51,6 +51,10 @@ class AsrDeployment(BatchedReplica):
         self.batch_sizes[len(requests)] += 1
         return list(await asyncio.gather(*(self.worker.transcribe(r) for r in requests), return_exceptions=True))
 
+    def describe(self) -> dict[str, Any]:
+        """The languages this replica serves and whether it can detect one."""
+        return {"languages": list(self.worker.languages), "detects": self.worker.detects}
+
     def stats(self) -> dict[str, Any]:
         """Batch sizes served so far ({size: batches}) and the worker's queue, for benchmarks and tests."""
         return {"batch_sizes": dict(self.batch_sizes), "queue_depth": self.worker.queue_depth()}
@@ -64,10 +68,8 @@ class AsrDeployment(BatchedReplica):
 def asr_app(settings: Settings) -> serve.Application:
     """The Serve application: the ASR deployment, sized and batched from `settings`."""
     worker_args = {
-        "model": settings.asr_model, "cache_dir": settings.cache_dir, "device": settings.device,
-        "compute_type": settings.compute_type,
+        **settings.asr_worker_args(),
         "threads": settings.asr_threads or max(1, round(settings.ray_asr_num_cpus)),
-        "beam_size": settings.beam_size, "batching": settings.asr_batching,
         "batch_window_ms": REPLICA_WINDOW_MS, "max_batch": max(settings.asr_max_batch, settings.ray_max_batch_size),
     }
     deployment = serve.deployment(AsrDeployment).options(
@@ -100,6 +102,14 @@ class RayAsrClient(ServeClient):
         """Join the Ray cluster (unless this process already has) and find the deployed application."""
         return cls(*deployment_handle(settings.ray_address, settings.ray_app_name, settings.ray_asr_deployment,
                                       "assist.distributed.ray_asr:build_app"))
+
+    languages: tuple[str, ...] = ()
+    detects: bool = False
+
+    async def describe(self) -> None:
+        """Learn from a replica which languages the deployment serves (before calls are admitted)."""
+        described = await self.handle.describe.remote()
+        self.languages, self.detects = tuple(described["languages"]), bool(described["detects"])
 
     async def transcribe(self, request: AsrRequest) -> AsrResult:
         with self._in_flight.track(request.call_id, request.priority):
