@@ -1,16 +1,19 @@
 """How many concurrent real-time calls one Recobra service carries with p95 end-of-speech -> final under 1.5 s.
 
-Replays N copies of a real two-speaker call (FLEURS read speech, `assist.democall.fleurs_call`) in real
-time over the plain PCM protocol against a service, N growing until a round fails, then bisecting. A
-round passes when the p95 latency from the end of an utterance's last word to its final transcript
-reaching the client is under the limit, every call ends, no sender falls behind real time (server
-backpressure) and no call reports an error. The service is started in a subprocess unless --url names
-one already running; the service's own settings (RECOBRA_*) apply.
+Replays N copies of a real two-speaker call (FLEURS read speech, `assist.democall.fleurs_call`, English,
+Spanish, or a mix with every third call Spanish) in real time over the plain PCM protocol against a
+service, N growing until a round fails, then bisecting. A round passes when the p95 latency from the end
+of an utterance's last word to its final transcript reaching the client is under the limit, the p95 gap
+between live words (utterance start, each interim, end of speech) is under the limit, every call ends,
+no sender falls behind real time (server backpressure) and no call reports an error. The service is
+started in a subprocess on its defaults (tiny.en for English, base for Spanish) unless --model forces
+one model, or --url names one already running; the service's own settings (RECOBRA_*) apply.
 
 Usage:
-  python -m benchmarks.bench_capacity --model tiny.en --device cpu            # full search
-  python -m benchmarks.bench_capacity --model base --calls 1,2 --turns 2      # short validation run
-Writes benchmarks/results/capacity_<model>_<device>[_batching-<mode>].json with the device named.
+  python -m benchmarks.bench_capacity --language en --device cpu               # full search
+  python -m benchmarks.bench_capacity --language mixed --calls 6 --only         # one round: 4 EN + 2 ES
+  python -m benchmarks.bench_capacity --language es --env RECOBRA_ASR_TRIM_WINDOW=false   # 30 s windows
+Writes benchmarks/results/capacity_<language>_<device>[_<tag>].json with the device named.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from tests.test_end_to_end import normalise
 
 RESULTS = Path(__file__).parent / "results"
 P95_LIMIT_S = 1.5
+INTERIM_GAP_LIMIT_S = 1.5  # live words at least this often while someone speaks (p95)
 SENDER_SLACK_S = 1.0  # a sender this far behind real time means the service pushed back
 
 
@@ -54,6 +58,7 @@ class CallRecord:
 
     call_id: str
     latencies: list[float] = field(default_factory=list)
+    interim_gaps: list[float] = field(default_factory=list)
     hypothesis: dict[str, list[tuple[float, str]]] = field(default_factory=dict)
     sender_lag_s: float = 0.0
     ended: bool = False
@@ -66,6 +71,8 @@ class Round:
     p50_s: float
     p95_s: float
     max_s: float
+    interim_gap_p95_s: float
+    interims: int
     finals: int
     expected_finals: int
     wer: float
@@ -75,29 +82,50 @@ class Round:
 
 
 @functools.lru_cache(maxsize=4)
-def call_plan(turns: int) -> tuple[np.ndarray, np.ndarray, list[tuple[str, str]]]:
+def call_plan(turns: int, language: str = "en") -> tuple[np.ndarray, np.ndarray, list[tuple[str, str]]]:
     """(agent track, debtor track, (speaker, reference) per turn) of the replayed call."""
-    return fleurs_call("en", turns=turns)
+    return fleurs_call(language, turns=turns)
 
 
-async def recobra_call(url: str, call_id: str, start_at: float, turns: int) -> CallRecord:
+def call_language(call_id: str, mix: str) -> str:
+    """The language of call number i of a round: `mix` en, es, or mixed (every third call Spanish)."""
+    if mix != "mixed":
+        return mix
+    return "es" if int(call_id.rsplit("-", 1)[1]) % 3 == 2 else "en"
+
+
+def live_word_gaps(started: float, partials: list[tuple[float, float]], final: dict) -> list[float]:
+    """Wall-clock gaps between an utterance's start, its interims' arrivals and its end of speech."""
+    begin, end = started + final["start"], started + final["end"]
+    points = [begin, *sorted(at for at in partials if begin <= at <= end), end]
+    return [b - a for a, b in zip(points, points[1:])]
+
+
+async def recobra_call(url: str, call_id: str, start_at: float, turns: int, mix: str = "en") -> CallRecord:
     """Stream one call in real time from wall-clock `start_at`; collect its finals as they arrive."""
-    agent, debtor, _ = call_plan(turns)
+    language = call_language(call_id, mix)
+    agent, debtor, _ = call_plan(turns, language)
     record = CallRecord(call_id)
+    partials: dict[tuple[str, int], list[float]] = {}
     await asyncio.sleep(max(0.0, start_at - time.time()))
     started = time.time()
 
     def on_event(event: dict) -> None:
         received = time.time()
-        if event["type"] == "transcript.final":
+        if event["type"] == "transcript.partial":
+            partials.setdefault((event["speaker"], event["utterance"]), []).append(received)
+        elif event["type"] == "transcript.final":
             record.latencies.append(received - (started + event["end"]))
+            record.interim_gaps += live_word_gaps(started, partials.get((event["speaker"], event["utterance"]), []),
+                                                  event)
             record.hypothesis.setdefault(event["speaker"], []).append((event["start"], event["text"]))
         elif event["type"] == "call.ended":
             record.ended = True
         elif event["type"] == "call.error":
             record.errors.append(event.get("message", "call.error"))
 
-    sender = asyncio.create_task(replay(url, "plain", agent, debtor, SAMPLE_RATE, call_id=call_id, speed=1.0))
+    sender = asyncio.create_task(replay(url, "plain", agent, debtor, SAMPLE_RATE, call_id=call_id, speed=1.0,
+                                        metadata={"language": language}))
     try:
         await asyncio.sleep(0.3)  # the call exists once its start message is in
         await follow(url, call_id, on_event)
@@ -110,7 +138,8 @@ async def recobra_call(url: str, call_id: str, start_at: float, turns: int) -> C
 
 
 def run_calls(client: Callable, url: str, specs: list[tuple[str, float]], turns: int) -> list[CallRecord]:
-    """One client process: its share of the round's calls, each at its own start time."""
+    """One client process: its share of the round's calls, each at its own start time (`client` takes
+    (url, call id, start time, turns))."""
 
     async def run() -> list[CallRecord]:
         return await asyncio.gather(*(client(url, call_id, at, turns) for call_id, at in specs))
@@ -131,21 +160,28 @@ def run_round(client: Callable, url: str, n: int, turns: int, tag: str, stagger_
                                        [turns] * len(shares)) for r in part]
 
 
-def summarise(n: int, records: list[CallRecord], refs: list[tuple[str, str]]) -> Round:
+def summarise(n: int, records: list[CallRecord], refs: list[tuple[str, str]],
+              mix: str | None = None, turns: int = 0) -> Round:
+    """One round's figures; with `mix`, each call is scored against its own language's references."""
     lat = np.array([x for r in records for x in r.latencies]) if any(r.latencies for r in records) else np.array([99.0])
+    gaps = [g for r in records for g in r.interim_gaps] or [0.0]
     references, hypotheses = [], []
     for r in records:
+        if mix is not None:
+            refs = call_plan(turns, call_language(r.call_id, mix))[2]
         for speaker in ("agent", "debtor"):
             references.append(normalise(" ".join(text for s, text in refs if s == speaker)))
             hypotheses.append(normalise(" ".join(t for _, t in sorted(r.hypothesis.get(speaker, [])))) or "-")
     errors = sum(len(r.errors) for r in records) + sum(not r.ended for r in records)
     lag = max(r.sender_lag_s for r in records)
     p95 = float(np.percentile(lat, 95))
+    gap_p95 = float(np.percentile(gaps, 95))
     return Round(
         calls=n, p50_s=round(float(np.percentile(lat, 50)), 3), p95_s=round(p95, 3), max_s=round(float(lat.max()), 3),
+        interim_gap_p95_s=round(gap_p95, 3), interims=sum(len(r.interim_gaps) for r in records) - len(lat),
         finals=sum(len(r.latencies) for r in records), expected_finals=n * len(refs),
         wer=round(jiwer.wer(references, hypotheses), 4), sender_lag_max_s=round(lag, 3), errors=errors,
-        real_time=bool(p95 < P95_LIMIT_S and lag < SENDER_SLACK_S and errors == 0),
+        real_time=bool(p95 < P95_LIMIT_S and gap_p95 <= INTERIM_GAP_LIMIT_S and lag < SENDER_SLACK_S and errors == 0),
     )
 
 
@@ -219,13 +255,16 @@ def wait_http(url: str, process: subprocess.Popen, timeout_s: float = 300) -> No
 
 
 @contextmanager
-def recobra_service(model: str, device: str, batching: str, env: dict[str, str] | None = None) -> Iterator[str]:
-    """`recobra serve` in a subprocess on a loopback port; yields its ws:// url."""
+def recobra_service(model: str | None, device: str, batching: str, env: dict[str, str] | None = None) -> Iterator[str]:
+    """`recobra serve` in a subprocess on a loopback port; yields its ws:// url. `model` None: the defaults'
+    routing (tiny.en for English, multilingual base for every other language)."""
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
-        environ = {**os.environ, "RECOBRA_ASR_MODEL": model, "RECOBRA_DEVICE": device,
+        environ = {**os.environ, "RECOBRA_DEVICE": device,
                    "RECOBRA_ASR_BATCHING": batching, "RECOBRA_DATABASE_URL": f"sqlite:///{tmp}/bench.db",
                    "RECOBRA_MAX_CALLS": "1000", "RECOBRA_LOG_LEVEL": "WARNING", **(env or {})}
+        if model:
+            environ["RECOBRA_ASR_MODEL"] = model
         recobra = Path(sys.executable).with_name("recobra")
         process = subprocess.Popen([str(recobra), "serve", "--host", "127.0.0.1", "--port", str(port)], env=environ)
         try:
@@ -240,54 +279,74 @@ def parse_sizes(text: str) -> list[int]:
     return [int(x) for x in text.split(",") if x.strip()]
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="tiny.en", help="tiny.en, base, or a CTranslate2 model folder")
+    parser.add_argument("--language", default="en", choices=["en", "es", "mixed"])
+    parser.add_argument("--model", help="one model for every call (tiny.en, base, a folder); default: the routing")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--batching", default="auto", choices=["auto", "on", "off"])
     parser.add_argument("--calls", default="1,2,4", help="N to try first (comma list); then doubling and bisection")
+    parser.add_argument("--only", action="store_true", help="measure exactly --calls, no search")
     parser.add_argument("--max-calls", type=int, default=512)
     parser.add_argument("--turns", type=int, default=6, help="utterances per call (each about 10 s)")
     parser.add_argument("--stagger", type=float, default=10.0, help="seconds over which call starts are spread")
     parser.add_argument("--client-procs", type=int, default=1, help="client processes sending the calls")
+    parser.add_argument("--env", action="append", default=[], help="RECOBRA_X=value for the service (repeatable)")
+    parser.add_argument("--tag", default="", help="suffix of the result file")
     parser.add_argument("--url", help="a running service (ws://host:port) instead of starting one")
-    args = parser.parse_args()
+    return parser.parse_args()
 
+
+def main() -> None:
+    args = parse_args()
     device = resolve_device(args.device)
+    env = dict(item.split("=", 1) for item in args.env)
     agent, _, refs = call_plan(args.turns)
+    client = functools.partial(recobra_call, mix=args.language)
 
     def measure_at(url: str) -> Callable[[int], Round]:
-        return lambda n: summarise(n, run_round(recobra_call, url, n, args.turns, f"cap{int(time.time())}",
-                                                args.stagger, args.client_procs), refs)
+        return lambda n: summarise(n, run_round(client, url, n, args.turns, f"cap{int(time.time())}",
+                                                args.stagger, args.client_procs), refs, args.language, args.turns)
+
+    def run(url: str) -> tuple[int, list[Round]]:
+        if not args.only:
+            return search(measure_at(url), parse_sizes(args.calls), args.max_calls)
+        rounds = [measure_at(url)(n) for n in parse_sizes(args.calls)]
+        return max((r.calls for r in rounds if r.real_time), default=0), rounds
 
     if args.url:
-        capacity, rounds = search(measure_at(args.url), parse_sizes(args.calls), args.max_calls)
+        capacity, rounds = run(args.url)
     else:
-        with recobra_service(args.model, device, args.batching) as url:
-            capacity, rounds = search(measure_at(url), parse_sizes(args.calls), args.max_calls)
+        with recobra_service(args.model, device, args.batching, env) as url:
+            capacity, rounds = run(url)
     result = {
         "system": "recobra",
-        "model": args.model,
+        "language": args.language,
+        "model": args.model or "routing: en tiny.en, es base",
+        "service_env": env,
         "device": device,
         "device_name": device_name(device),
         "load_average_1m_at_end": round(os.getloadavg()[0], 2),
         "batching": args.batching,
         "max_realtime_calls": capacity,
         "criteria": {"p95_end_of_speech_to_final_s_below": P95_LIMIT_S, "sender_lag_s_below": SENDER_SLACK_S,
-                     "all_calls_end_without_error": True},
-        "call": {"source": "FLEURS en read speech, two speakers", "turns": args.turns,
+                     "p95_live_word_gap_s_at_most": INTERIM_GAP_LIMIT_S, "all_calls_end_without_error": True},
+        "call": {"source": f"FLEURS {args.language} read speech, two speakers"
+                 + (" (every third call Spanish)" if args.language == "mixed" else ""), "turns": args.turns,
                  "audio_s": round(len(agent) / SAMPLE_RATE, 1), "protocol": "plain pcm16 16 kHz",
                  "stagger_s": args.stagger},
         "note": "latency = final received by the client - (call start + end of the utterance's last word); "
-                "includes the VAD's 0.5 s end-of-utterance silence",
+                "includes the VAD's 0.5 s end-of-utterance silence. live-word gap: between an utterance's start, "
+                "each interim's arrival and its end of speech, on the client's clock",
         "rounds": [asdict(r) for r in rounds],
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     print(json.dumps(result, indent=2))
     RESULTS.mkdir(exist_ok=True)
     suffix = "" if args.batching == "auto" else f"_batching-{args.batching}"
-    name = Path(args.model).name if Path(args.model).is_dir() else args.model
-    (RESULTS / f"capacity_{name}_{device}{suffix}.json").write_text(json.dumps(result, indent=2) + "\n")
+    name = f"{args.language}_{Path(args.model).name}" if args.model else args.language
+    tag = f"_{args.tag}" if args.tag else ""
+    (RESULTS / f"capacity_{name}_{device}{suffix}{tag}.json").write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -75,8 +75,8 @@ def test_english_and_spanish_calls_at_once_each_in_its_language(default_service)
         results[call_id] = stream_call(default_service, protocol, agent, debtor, call_id, metadata=metadata)
 
     import threading
-    threads = [threading.Thread(target=run, args=("mixed-es", "plain", es_agent, es_debtor, {"language": "es"})),
-               threading.Thread(target=run, args=("mixed-en", "twilio", en_agent, en_debtor, {"language": "en"}))]
+    threads = [threading.Thread(target=run, args=("mixed-es", "twilio", es_agent, es_debtor, {"language": "es"})),
+               threading.Thread(target=run, args=("mixed-en", "plain", en_agent, en_debtor, {"language": "en"}))]
     for t in threads:
         t.start()
     for t in threads:
