@@ -76,22 +76,16 @@ _CARD_RUN = re.compile(rf"(?<![\w.,-])\d(?:{_SEP}\d){{12,}}(?!\d)")
 
 
 def _card_spans(text: str) -> Iterable[tuple[int, int]]:
-    """Card numbers: a run of more than 19 digits (ASR repeats digits; no ordinary number is that long),
-    else the longest stretch of the run's digit groups that holds 13-19 digits and passes Luhn (a run
-    can join a card to a number said next to it, "4111 1111 1111 1111, 5")."""
+    """Runs of digit groups holding a card number: more than 19 digits (ASR repeats digits; no ordinary
+    number is that long), or a stretch of whole groups of 13-19 digits that passes Luhn (a run can join
+    a card to a number said next to it: "4111 1111 1111 1111, 5")."""
     for run in _CARD_RUN.finditer(text):
+        groups = re.findall(r"\d+", run.group())
         iban_tail = _IBAN_HEAD.search(text, 0, run.start()) is not None  # checked as an IBAN instead
-        if len(_digits(run.group())) > 19 and not iban_tail:
+        if (sum(map(len, groups)) > 19 and not iban_tail) or any(
+                13 <= len(digits := "".join(groups[i:j])) <= 19 and _luhn(digits)
+                for i in range(len(groups)) for j in range(i + 1, len(groups) + 1)):
             yield run.span()
-            continue
-        groups = [g.span() for g in re.finditer(r"\d+", run.group())]
-        windows = sorted(((i, j) for i in range(len(groups)) for j in range(i, len(groups))),
-                         key=lambda w: w[0] - w[1])
-        for i, j in windows:
-            digits = _digits(run.group()[groups[i][0]:groups[j][1]])
-            if 13 <= len(digits) <= 19 and _luhn(digits):
-                yield run.start() + groups[i][0], run.start() + groups[j][1]
-                break
 
 
 _PATTERNS = (
