@@ -140,11 +140,20 @@ class StressLevel(EventBase):
     features: dict[str, float] = {}
 
 
+class Reason(BaseModel):
+    """One reason behind a signal: a stable code, its numbers, and its text in each language the pages speak."""
+
+    code: str
+    params: dict[str, Any] = {}
+    text: dict[str, str] = Field(description="Language code -> rendered text.")
+
+
 class NegotiationStyle(EventBase):
     type: Literal["style"] = "style"
     index: float = Field(description="-1 too passive .. +1 too aggressive.")
     band: Literal["too_passive", "balanced", "too_aggressive"]
-    reasons: list[str] = []
+    reasons: list[str] = Field([], description="The reasons' text in the call's language.")
+    reason_details: list[Reason] = []
     components: dict[str, float] = {}
 
 
@@ -152,7 +161,8 @@ class AbandonRisk(EventBase):
     type: Literal["abandon_risk"] = "abandon_risk"
     risk: float = Field(description="0..1 for the last ~5 s window.")
     alert: bool = Field(description="True when the risk has just crossed the alert threshold.")
-    reasons: list[str] = []
+    reasons: list[str] = Field([], description="The reasons' text in the call's language.")
+    reason_details: list[Reason] = []
 
 
 class QaScore(EventBase):

@@ -102,3 +102,16 @@ def test_alert_rearms_only_after_the_risk_falls_back():
         events += abandon.on_tick(t + 5)
     assert not abandon.alerting and abandon.risk < 0.3
     assert not any(e.alert for e in events) and events[-1].risk < 0.3
+
+
+def test_reasons_are_in_the_calls_language_with_codes_and_both_texts():
+    abandon = AbandonAnalyser(CallContext("c", language="es"))
+    events = [e for seq, (speaker, start, end, text) in enumerate(LEAVING_ES)
+              for e in abandon.on_utterance(Utterance(speaker, seq, start, end, text))]
+    alert = next(e for e in events if e.alert)
+    codes = {r.code for r in alert.reason_details}
+    assert {"exit_phrase", "minimal_answers"} <= codes, codes
+    assert alert.reasons == [r.text["es"] for r in alert.reason_details]
+    assert any(r.startswith('el deudor dijo "') for r in alert.reasons), alert.reasons
+    said = next(r for r in alert.reason_details if r.code == "exit_phrase")
+    assert said.text["en"] == f'debtor said "{said.params["phrase"]}"'

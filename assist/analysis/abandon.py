@@ -11,7 +11,8 @@ from typing import Any
 from assist.analysis.base import CallContext
 from assist.analysis.stress import StressAnalyser
 from assist.analysis.text import PhraseBook, load_rules, normalise
-from assist.events import AbandonRisk, EventBase
+from assist.analysis.wording import ReasonBook, in_language, reason_book
+from assist.events import AbandonRisk, EventBase, Reason
 from streaming.types import AudioFrame, Speaker, Utterance
 
 
@@ -38,8 +39,10 @@ class AbandonAnalyser:
         stress: StressAnalyser | None = None,
         sentiment_trend: Callable[[], float] | None = None,
         rules: Mapping[str, Any] | None = None,
+        words: ReasonBook | None = None,
     ) -> None:
         self.ctx = ctx
+        self.words = words or reason_book()
         self.stress = stress
         self.sentiment_trend = sentiment_trend
         self.rules = rules or load_rules("abandon")
@@ -83,7 +86,10 @@ class AbandonAnalyser:
             return []
         return self._evaluate(t)
 
-    def _cues(self, now: float) -> list[tuple[float, str]]:
+    def _reason(self, code: str, **params: Any) -> Reason:
+        return self.words.abandon[code].reason(code, **params)
+
+    def _cues(self, now: float) -> list[tuple[float, Reason]]:
         """(weight * strength, reason) of every active cue."""
         cues, out = self.rules["cues"], []
         memory = self.rules["exit_memory_s"]
@@ -91,40 +97,38 @@ class AbandonAnalyser:
             self._exits.popleft()
         for hit in self._exits:
             fade = 1.0 - (now - hit.t) / memory
-            out.append((self._group_weight[hit.group] * fade, f'debtor said "{hit.phrase}"'))
+            out.append((self._group_weight[hit.group] * fade, self._reason("exit_phrase", phrase=hit.phrase)))
 
         r = cues["minimal_answers"]
         if len(self._debtor_words) >= r["min_turns"]:
             short = sum(1 for n in self._debtor_words if n <= r["max_words"])
             if short:
                 ratio = short / len(self._debtor_words)
-                out.append(
-                    (r["weight"] * ratio, f"{short} of the last {len(self._debtor_words)} debtor answers are minimal")
-                )
+                out.append((r["weight"] * ratio, self._reason("minimal_answers", n=short, of=len(self._debtor_words))))
 
         r = cues["debtor_silence"]
         if self._last_debtor_end is not None:
             silent = now - max(self._last_debtor_end, self._last_agent_end)
             x = _ramp(silent, r["from_s"], r["full_s"])
             if x > 0:
-                out.append((r["weight"] * x, f"debtor silent for {silent:.0f} s"))
+                out.append((r["weight"] * x, self._reason("debtor_silence", seconds=silent)))
 
         r = cues["agent_monologue"]
         if self._monologue_start is not None:
             mono = self._last_agent_end - self._monologue_start
             if mono > r["above_s"]:
-                out.append((r["weight"], f"agent monologue of {mono:.0f} s"))
+                out.append((r["weight"], self._reason("agent_monologue", seconds=mono)))
 
         if self.stress is not None and self.stress.level is not None:
             r = cues["stress_rising"]
             trend = self.stress.trend
             x = _ramp(trend, 0.0, r["full_per_min"])
             if x > 0:
-                out.append((r["weight"] * x, f"debtor stress rising ({trend:+.0f}/min)"))
+                out.append((r["weight"] * x, self._reason("stress_rising", trend=trend)))
             r = cues["stress_high"]
             x = _ramp(self.stress.level, r["from"], r["full"])
             if x > 0:
-                out.append((r["weight"] * x, f"debtor stress high ({self.stress.level:.0f}/100)"))
+                out.append((r["weight"] * x, self._reason("stress_high", level=self.stress.level)))
 
         if self.sentiment_trend is not None:
             s = float(self.sentiment_trend())
@@ -135,11 +139,11 @@ class AbandonAnalyser:
             drop = self._sentiment[0][1] - s
             x = _ramp(drop, 0.0, r["full_drop"])
             if x > 0:
-                out.append((r["weight"] * x, f"debtor sentiment fell by {drop:.1f}"))
+                out.append((r["weight"] * x, self._reason("sentiment_drop", drop=drop)))
             r = cues["sentiment_low"]
             x = _ramp(s, r["from"], r["full"])
             if x > 0:
-                out.append((r["weight"] * x, f"debtor sentiment negative ({s:+.1f})"))
+                out.append((r["weight"] * x, self._reason("sentiment_low", score=s)))
         return out
 
     def _evaluate(self, now: float) -> list[EventBase]:
@@ -160,4 +164,13 @@ class AbandonAnalyser:
             return []
         self._emitted = self.risk
         reasons = [why for _, why in sorted(cues, key=lambda c: -c[0])]
-        return [AbandonRisk(call_id=self.ctx.call_id, t=now, risk=self.risk, alert=crossed_up, reasons=reasons)]
+        return [
+            AbandonRisk(
+                call_id=self.ctx.call_id,
+                t=now,
+                risk=self.risk,
+                alert=crossed_up,
+                reasons=[in_language(r, self.ctx.language) for r in reasons],
+                reason_details=reasons,
+            )
+        ]

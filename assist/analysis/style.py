@@ -13,15 +13,15 @@ from assist.analysis.base import CallContext
 from assist.analysis.prosody import AudioBuffer, Baseline, loudness_db
 from assist.analysis.stress import StressAnalyser
 from assist.analysis.text import PhraseBook, load_rules, normalise
-from assist.events import EventBase, NegotiationStyle
+from assist.analysis.wording import ReasonBook, in_language, reason_book, with_suffix
+from assist.events import EventBase, NegotiationStyle, Reason
 from streaming.types import AudioFrame, Speaker, Utterance
 
 _PRESSURE_TERMS = ("imperatives", "pressure", "demand_repetition", "blame")
 _MIN_BASELINE_S = 5.0  # agent speech before rate/loudness z-scores are trusted
 
 
-def _plural(n: int, noun: str, plural: str | None = None) -> str:
-    return f"{n} {noun if n == 1 else plural or noun + 's'}"
+_Term = tuple[float, Reason]  # (weight, why)
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,35 @@ class _Turn:
         return max(0.0, self.end - self.start)
 
 
+@dataclass(frozen=True)
+class _Window:
+    """The turns of the rolling window, split by speaker, with each side's speech in it."""
+
+    seconds: float
+    since: float
+    turns: list[_Turn]
+    agent: list[_Turn]
+    debtor: list[_Turn]
+    agent_s: float
+    debtor_s: float
+
+    @classmethod
+    def of(cls, turns: deque[_Turn], now: float, seconds: float) -> _Window:
+        since = now - seconds
+        inside = [t for t in turns if t.end > since]
+        agent = [t for t in inside if t.speaker is Speaker.AGENT]
+        debtor = [t for t in inside if t.speaker is Speaker.DEBTOR]
+
+        def spoken(side: list[_Turn]) -> float:
+            return sum(min(t.end, now) - max(t.start, since) for t in side)
+
+        return cls(seconds, since, inside, agent, debtor, spoken(agent), spoken(debtor))
+
+    def count(self, category: str) -> int:
+        """Phrase hits of `category` in the agent's turns."""
+        return sum(len(t.hits[category]) for t in self.agent)
+
+
 @dataclass
 class _CallState:
     """What persists beyond the window: call-level flags and sequential counters."""
@@ -62,11 +91,16 @@ class StyleAnalyser:
     StressAnalyser) makes pressure weigh more while the debtor is distressed."""
 
     def __init__(
-        self, ctx: CallContext, stress: StressAnalyser | None = None, rules: Mapping[str, Any] | None = None
+        self,
+        ctx: CallContext,
+        stress: StressAnalyser | None = None,
+        rules: Mapping[str, Any] | None = None,
+        words: ReasonBook | None = None,
     ) -> None:
         self.ctx = ctx
         self.stress = stress
         self.rules = rules or load_rules("style")
+        self.words = words or reason_book()
         self.phrases = PhraseBook.from_rules(self.rules["phrases"])
         agg = self.rules["aggressive"]
         self._baseline = Baseline(
@@ -167,129 +201,20 @@ class StyleAnalyser:
 
     def evaluate(self) -> NegotiationStyle:
         """The index over the current window, with the terms that made it."""
-        window = self.rules["window_s"]
-        since = self._now - window
-        turns = [t for t in self._turns if t.end > since]
-        agent = [t for t in turns if t.speaker is Speaker.AGENT]
-        debtor = [t for t in turns if t.speaker is Speaker.DEBTOR]
-        agg_rules, pas_rules = self.rules["aggressive"], self.rules["passive"]
-        agg: dict[str, tuple[float, str]] = {}
-        pas: dict[str, tuple[float, str]] = {}
-
-        def count(cat: str) -> int:
-            return sum(len(t.hits[cat]) for t in agent)
-
-        a_s = sum(min(t.end, self._now) - max(t.start, since) for t in agent)
-        d_s = sum(min(t.end, self._now) - max(t.start, since) for t in debtor)
-        minutes = f"{window / 60:g} min"
-        if a_s + d_s >= self.rules["min_window_speech_s"]:
-            share = a_s / (a_s + d_s)
-            if share > agg_rules["talk_share"]["above"]:
-                agg["talk_share"] = (
-                    agg_rules["talk_share"]["weight"],
-                    f"agent talked {share:.0%} of the last {minutes}",
-                )
-            if share < pas_rules["low_talk_share"]["below"]:
-                pas["low_talk_share"] = (
-                    pas_rules["low_talk_share"]["weight"],
-                    f"agent talked only {share:.0%} of the last {minutes}",
-                )
-
-        mono = self._longest_monologue(turns)
-        if mono > agg_rules["monologue"]["above_s"]:
-            agg["monologue"] = (agg_rules["monologue"]["weight"], f"agent monologue of {mono:.0f} s")
-
-        n_int = self._interruptions(agent, debtor)
-        if n_int:
-            r = agg_rules["interruptions"]
-            per_min = n_int / (window / 60)
-            agg["interruptions"] = (
-                r["weight"] * min(1.0, per_min / r["full_per_min"]),
-                _plural(n_int, "interruption") + " of the debtor",
-            )
-
-        r = agg_rules["floor_grabbing"]
-        tfos = self._turn_offsets(agent, debtor)
-        if len(tfos) >= r["min_turns"]:
-            fast = sum(1 for g in tfos if g < r["below_s"]) / len(tfos)
-            if fast >= r["min_fraction"]:
-                agg["floor_grabbing"] = (r["weight"], f"agent answered {fast:.0%} of turns before the debtor finished")
-
-        for name, label in (("speech_rate", "faster"), ("loudness", "louder")):
-            attr = "rate_z" if name == "speech_rate" else "loudness_z"
-            zs = [(getattr(t, attr), t.duration) for t in agent if math.isfinite(getattr(t, attr))]
-            if zs:
-                z = sum(v * d for v, d in zs) / max(sum(d for _, d in zs), 1e-9)
-                r = agg_rules[name]
-                part = r["weight"] * min(1.0, max(0.0, (z - r["z_from"]) / r["z_span"]))
-                if part > 0:
-                    agg[name] = (part, f"agent speaking {label} than own baseline ({z:+.1f} SD)")
-
-        words = sum(t.words for t in agent)
-        n_imp = count("imperatives")
-        if n_imp and words:
-            per100 = 100 * n_imp / words
-            r = agg_rules["imperatives"]
-            agg["imperatives"] = (
-                r["weight"] * min(1.0, per100 / r["full_per_100_words"]),
-                _plural(n_imp, "imperative") + f" ({per100:.1f} per 100 words)",
-            )
-        for name, noun in (("pressure", "pressure phrase"), ("blame", "blaming or rhetorical phrase")):
-            n = count(name)
-            if n:
-                r = agg_rules[name]
-                agg[name] = (min(r["max"], r["per_hit"] * n), _plural(n, noun))
-        c = self._call
-        r = agg_rules["demand_repetition"]
-        if c.demands_since_refusal >= r["min_count"]:
-            agg["demand_repetition"] = (
-                r["weight"],
-                f"payment demanded {c.demands_since_refusal} times after a refusal without a new option",
-            )
-        gaps = sum(1 for g in c.empathy_gaps if g > since)
-        if gaps:
-            agg["empathy_gap"] = (
-                agg_rules["empathy_gap"]["weight"] * min(1.0, gaps),
-                _plural(gaps, "debtor distress cue") + " not acknowledged",
-            )
-
-        mult, why = self._contingency(debtor)
+        w = _Window.of(self._turns, self._now, self.rules["window_s"])
+        agg = self._talk_terms(w) | self._aggressive_terms(w)
+        pas = self._passive_terms(w)
+        mult, suffix = self._contingency(w.debtor)
         for name in _PRESSURE_TERMS:
-            if name in agg and mult != 1.0:
-                agg[name] = (agg[name][0] * mult, agg[name][1] + why)
-
-        if (
-            c.first_agent_t is not None
-            and not c.asked
-            and self._now - c.first_agent_t >= pas_rules["no_ask"]["after_s"]
-        ):
-            pas["no_ask"] = (
-                pas_rules["no_ask"]["weight"],
-                f"no request for payment after {(self._now - c.first_agent_t) / 60:.0f} min",
-            )
-        if c.over_offer_t is not None:
-            pas["early_over_offer"] = (
-                pas_rules["early_over_offer"]["weight"],
-                f"biggest discount offered at {c.over_offer_t / 60:.0f} min, before asking what the debtor can pay",
-            )
-        if count("vague_close"):
-            pas["vague_close"] = (pas_rules["vague_close"]["weight"], "vague close without a date or amount")
-        n_apol = count("apologies")
-        if n_apol > pas_rules["apologies"]["above"]:
-            pas["apologies"] = (
-                pas_rules["apologies"]["weight"],
-                _plural(n_apol, "apology for calling", "apologies for calling"),
-            )
-        n_hedge = count("hedging")
-        if n_hedge:
-            r = pas_rules["hedging"]
-            pas["hedging"] = (min(r["max"], r["per_hit"] * n_hedge), _plural(n_hedge, "hedge"))
-
-        threats = [p for t in agent for p in t.hits["threats"]]
+            if name in agg and suffix is not None:
+                weight, reason = agg[name]
+                agg[name] = (weight * mult, with_suffix(reason, self.words.style_suffixes[suffix], suffix))
         agg_total = min(1.0, sum(v for v, _ in agg.values()))
+        threats = [p for t in w.agent for p in t.hits["threats"]]
         if threats:
-            agg_total = max(agg_total, agg_rules["threat_floor"])
-            agg["threats"] = (agg_rules["threat_floor"], f'threat: "{threats[-1]}"')
+            floor = self.rules["aggressive"]["threat_floor"]
+            agg_total = max(agg_total, floor)
+            agg["threats"] = (floor, self._reason("threats", phrase=threats[-1]))
         pas_total = min(1.0, sum(v for v, _ in pas.values()))
         index = round(agg_total - pas_total, 3)
         bands = self.rules["bands"]
@@ -300,27 +225,114 @@ class StyleAnalyser:
             if index > bands["aggressive_above"]
             else "balanced"
         )
-        terms = [(v, k, why) for k, (v, why) in agg.items()] + [(-v, k, why) for k, (v, why) in pas.items()]
+        terms = [(v, k, r) for k, (v, r) in agg.items()] + [(-v, k, r) for k, (v, r) in pas.items()]
         terms.sort(key=lambda x: -abs(x[0]))
         return NegotiationStyle(
             call_id=self.ctx.call_id,
             t=self._now,
             index=index,
             band=band,
-            reasons=[why for _, _, why in terms],
+            reasons=[in_language(r, self.ctx.language) for _, _, r in terms],
+            reason_details=[r for _, _, r in terms],
             components={k: round(v, 3) for v, k, _ in terms},
         )
 
-    def _contingency(self, debtor: list[_Turn]) -> tuple[float, str]:
-        """Multiplier of the pressure terms from the debtor's state (Gibson & Fichman)."""
+    def _reason(self, code: str, **params: Any) -> Reason:
+        return self.words.style[code].reason(code, **params)
+
+    def _talk_terms(self, w: _Window) -> dict[str, _Term]:
+        """Talk share (both directions), monologue, interruptions and floor grabbing."""
+        agg_rules, pas_rules, out = self.rules["aggressive"], self.rules["passive"], {}
+        minutes = w.seconds / 60
+        if w.agent_s + w.debtor_s >= self.rules["min_window_speech_s"]:
+            share = w.agent_s / (w.agent_s + w.debtor_s)
+            if share > agg_rules["talk_share"]["above"]:
+                out["talk_share"] = (agg_rules["talk_share"]["weight"],
+                                     self._reason("talk_share", share=share, minutes=minutes))
+            if share < pas_rules["low_talk_share"]["below"]:
+                out["low_talk_share"] = (pas_rules["low_talk_share"]["weight"],
+                                         self._reason("low_talk_share", share=share, minutes=minutes))
+        mono = self._longest_monologue(w.turns)
+        if mono > agg_rules["monologue"]["above_s"]:
+            out["monologue"] = (agg_rules["monologue"]["weight"], self._reason("monologue", seconds=mono))
+        n_int = self._interruptions(w.agent, w.debtor)
+        if n_int:
+            r = agg_rules["interruptions"]
+            out["interruptions"] = (r["weight"] * min(1.0, n_int / minutes / r["full_per_min"]),
+                                    self._reason("interruptions", n=n_int))
+        r = agg_rules["floor_grabbing"]
+        tfos = self._turn_offsets(w.agent, w.debtor)
+        if len(tfos) >= r["min_turns"]:
+            fast = sum(1 for g in tfos if g < r["below_s"]) / len(tfos)
+            if fast >= r["min_fraction"]:
+                out["floor_grabbing"] = (r["weight"], self._reason("floor_grabbing", fraction=fast))
+        return out
+
+    def _aggressive_terms(self, w: _Window) -> dict[str, _Term]:
+        """Rate and loudness against the agent's baseline, imperatives, pressure, blame, repeated
+        demands and unacknowledged distress."""
+        agg_rules, out = self.rules["aggressive"], {}
+        for name, attr in (("speech_rate", "rate_z"), ("loudness", "loudness_z")):
+            zs = [(getattr(t, attr), t.duration) for t in w.agent if math.isfinite(getattr(t, attr))]
+            if zs:
+                z = sum(v * d for v, d in zs) / max(sum(d for _, d in zs), 1e-9)
+                r = agg_rules[name]
+                part = r["weight"] * min(1.0, max(0.0, (z - r["z_from"]) / r["z_span"]))
+                if part > 0:
+                    out[name] = (part, self._reason(name, z=z))
+        words, n_imp = sum(t.words for t in w.agent), w.count("imperatives")
+        if n_imp and words:
+            per100 = 100 * n_imp / words
+            r = agg_rules["imperatives"]
+            out["imperatives"] = (r["weight"] * min(1.0, per100 / r["full_per_100_words"]),
+                                  self._reason("imperatives", n=n_imp, per100=per100))
+        for name in ("pressure", "blame"):
+            n = w.count(name)
+            if n:
+                r = agg_rules[name]
+                out[name] = (min(r["max"], r["per_hit"] * n), self._reason(name, n=n))
+        c = self._call
+        r = agg_rules["demand_repetition"]
+        if c.demands_since_refusal >= r["min_count"]:
+            out["demand_repetition"] = (r["weight"], self._reason("demand_repetition", n=c.demands_since_refusal))
+        gaps = sum(1 for g in c.empathy_gaps if g > w.since)
+        if gaps:
+            out["empathy_gap"] = (agg_rules["empathy_gap"]["weight"] * min(1.0, gaps),
+                                  self._reason("empathy_gap", n=gaps))
+        return out
+
+    def _passive_terms(self, w: _Window) -> dict[str, _Term]:
+        """No request for payment, an early biggest offer, a vague close, apologies and hedging (low
+        talk share is in _talk_terms)."""
+        pas_rules, c, out = self.rules["passive"], self._call, {}
+        if c.first_agent_t is not None and not c.asked and self._now - c.first_agent_t >= pas_rules["no_ask"]["after_s"]:
+            out["no_ask"] = (pas_rules["no_ask"]["weight"],
+                             self._reason("no_ask", minutes=(self._now - c.first_agent_t) / 60))
+        if c.over_offer_t is not None:
+            out["early_over_offer"] = (pas_rules["early_over_offer"]["weight"],
+                                       self._reason("early_over_offer", minutes=c.over_offer_t / 60))
+        if w.count("vague_close"):
+            out["vague_close"] = (pas_rules["vague_close"]["weight"], self._reason("vague_close"))
+        n_apol = w.count("apologies")
+        if n_apol > pas_rules["apologies"]["above"]:
+            out["apologies"] = (pas_rules["apologies"]["weight"], self._reason("apologies", n=n_apol))
+        n_hedge = w.count("hedging")
+        if n_hedge:
+            r = pas_rules["hedging"]
+            out["hedging"] = (min(r["max"], r["per_hit"] * n_hedge), self._reason("hedging", n=n_hedge))
+        return out
+
+    def _contingency(self, debtor: list[_Turn]) -> tuple[float, str | None]:
+        """Multiplier of the pressure terms from the debtor's state (Gibson & Fichman), and the name
+        of the reason suffix that says why (None: unchanged)."""
         r = self.rules["contingency"]
         level = self._stress_level()
         if level is not None and level > r["distress_above"]:
-            return r["distressed_multiplier"], " while the debtor is distressed"
+            return r["distressed_multiplier"], "distressed"
         calm = level is None or level < r["calm_below"]
         if debtor and calm and sum(t.minimal for t in debtor) / len(debtor) >= r["nonresponsive_min_ratio"]:
-            return r["nonresponsive_multiplier"], " (debtor not responding)"
-        return 1.0, ""
+            return r["nonresponsive_multiplier"], "nonresponsive"
+        return 1.0, None
 
     def _longest_monologue(self, turns: list[_Turn]) -> float:
         gap = self.rules["aggressive"]["monologue"]["debtor_gap_s"]

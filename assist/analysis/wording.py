@@ -1,0 +1,73 @@
+"""Words users read, as data in every language the pages speak (assist/rules/reasons.yaml), typed."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from assist.analysis.text import load_rules
+from assist.events import Reason
+
+
+class Plural(BaseModel):
+    """A text that depends on a count: `one` when the parameter `n` is 1, else `other`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    one: str
+    other: str
+
+
+class Words(BaseModel):
+    """One user-visible text in English and Spanish: plain, a format template, or a Plural."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    en: str | Plural
+    es: str | Plural
+
+    def render(self, **params: Any) -> dict[str, str]:
+        """The text in each language, with `params` filled in."""
+        out = {}
+        for lang in type(self).model_fields:
+            template = getattr(self, lang)
+            if isinstance(template, Plural):
+                template = template.one if params.get("n") == 1 else template.other
+            out[lang] = template.format(**params)
+        return out
+
+    def reason(self, code: str, **params: Any) -> Reason:
+        """A Reason with this text rendered in every language."""
+        return Reason(code=code, params=params, text=self.render(**params))
+
+
+class ReasonBook(BaseModel):
+    """assist/rules/reasons.yaml: reason strings of the style and hang-up-risk analysers by code."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: int
+    style: Mapping[str, Words]
+    style_suffixes: Mapping[str, Words]
+    abandon: Mapping[str, Words]
+
+
+@lru_cache(maxsize=1)
+def reason_book() -> ReasonBook:
+    """The packaged reason strings, validated once."""
+    return ReasonBook.model_validate(load_rules("reasons"))
+
+
+def in_language(reason: Reason, language: str) -> str:
+    """The reason's text in `language`, English when it has none in that language."""
+    return reason.text.get(language) or reason.text["en"]
+
+
+def with_suffix(reason: Reason, suffix: Words, context: str) -> Reason:
+    """`reason` with `suffix` appended in every language; `context` names the suffix in params."""
+    tail = suffix.render()
+    text = {lang: t + tail.get(lang, "") for lang, t in reason.text.items()}
+    return Reason(code=reason.code, params={**reason.params, "context": context}, text=text)
