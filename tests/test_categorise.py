@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from assist.qa.categorise import categorise, categorise_text
+from assist.analysis.text import load_rules
+from assist.qa.categorise import categorise, categorise_text, default_rules
 from assist.qa.extract import find_amounts, find_dates, find_time
 from assist.qa.script import Script
 
@@ -59,3 +60,15 @@ def test_amounts_dates_times() -> None:
     assert [d.value for d in find_dates("mañana", ref)] == [date(2025, 3, 13)]
     assert find_time("call me at 3:30 pm") == "15:30"
     assert find_time("a las 10") == "10:00"
+
+
+def test_every_code_has_a_title_in_both_languages_and_categories_carry_theirs() -> None:
+    raw = load_rules("categories")
+    codes = {*raw["contact"], *raw["outcomes"], *raw["payment_methods"], *raw["outcomes"]["dispute"]["subtypes"]}
+    titles = default_rules().titles
+    assert set(titles) == codes
+    assert all(set(t) == {"en", "es"} and all(t.values()) for t in titles.values())
+    for path in CALLS:
+        cat = categorise(Script.load(path).call_data()).to_dict()
+        used = {cat["contact"], *(o["code"] for o in cat["outcomes"])}
+        assert used <= set(cat["titles"]), (path.stem, used, cat["titles"])

@@ -86,3 +86,18 @@ def test_gate_counts_a_live_warning_once_and_never_a_retracted_one() -> None:
     turns = tuple(Turn("agent", start, end, text) for _, start, end, text, final in LIVE_THREATS if final)
     card = score_call(CallData("c", turns, tuple(logged), {"identity_verified": True}))
     assert [(g.why.split(":")[0], g.evidence[0].start) for g in card.gate] == [("US-THR-01", 1.0)]
+
+
+def test_titles_in_both_languages_the_item_title_in_the_calls() -> None:
+    es = [p for p in CALLS if p.stem.startswith("es_")][0]
+    card = score_call(Script.load(es).call_data())
+    c1 = card.item("C1")
+    assert c1.title == c1.titles["es"] == "Petición de pago clara y respetuosa"
+    assert c1.titles["en"] == "Clear, respectful request for payment"
+    assert all(set(i.titles) == {"en", "es"} and all(i.titles.values()) for i in card.items)
+    assert card.section_titles["negotiation"] == {"en": "Negotiation & resolution", "es": "Negociación y resolución"}
+    assert {i.section for i in card.items} <= set(card.section_titles)
+    again = Scorecard.from_dict(override(card, "C1", "fail").to_dict())
+    assert again.item("C1").titles == c1.titles and again.section_titles == card.section_titles
+    en = score_call(Script.load(CALLS[0].parent / "en_wrong_number.yaml").call_data())
+    assert en.item("C1").title == "Clear, respectful request for payment"

@@ -8,6 +8,7 @@ from functools import lru_cache
 from typing import Any
 
 from assist.analysis.text import PhraseBook, load_rules, normalise
+from assist.analysis.wording import Words
 from assist.qa.calldata import CallData, Turn
 from assist.qa.extract import find_amounts, find_dates, find_time
 
@@ -41,6 +42,7 @@ class Category:
     outcomes: tuple[Outcome, ...]
     primary: str | None
     language: str
+    titles: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # code -> language -> title
 
     def has(self, code: str) -> bool:
         return any(o.code == code for o in self.outcomes)
@@ -58,6 +60,7 @@ class Category:
             "primary": self.primary,
             "language": self.language,
             "outcomes": [{"code": o.code, "cue": cue(o.cue), "details": dict(o.details)} for o in self.outcomes],
+            "titles": {k: dict(v) for k, v in self.titles.items()},
         }
 
 
@@ -74,6 +77,7 @@ class CategoryRules:
     priority: tuple[str, ...]
     contact_window: int
     window: int
+    titles: Mapping[str, Mapping[str, str]]  # code -> language -> title
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> CategoryRules:
@@ -98,6 +102,7 @@ class CategoryRules:
             priority=tuple(raw["priority"]),
             contact_window=int(raw["contact_window_turns"]),
             window=int(raw["window_turns"]),
+            titles={k: Words.model_validate(v).render() for k, v in raw["titles"].items()},
         )
 
 
@@ -179,7 +184,9 @@ def categorise(call: CallData, rules: CategoryRules | None = None) -> Category:
                 outcomes[code] = Outcome(code, _cue(hits[0], turn), details)
     ordered = tuple(sorted(outcomes.values(), key=lambda o: o.cue.start))
     primary = next((c for c in rules.priority if c in outcomes), None)
-    return Category(contact, contact_cue, ordered, primary, call.language)
+    codes = {contact, *outcomes} | {o.details[k] for o in ordered for k in ("kind", "method") if o.details.get(k)}
+    titles = {c: rules.titles[c] for c in sorted(codes) if c in rules.titles}
+    return Category(contact, contact_cue, ordered, primary, call.language, titles)
 
 
 def categorise_text(text: str, speaker: str = "debtor", rules: CategoryRules | None = None) -> set[str]:

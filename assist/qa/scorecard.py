@@ -8,6 +8,7 @@ from functools import lru_cache
 from typing import Any, Literal
 
 from assist.analysis.text import PhraseBook, load_rules
+from assist.analysis.wording import Words
 from assist.qa.calldata import CallData, Turn
 from assist.qa.categorise import Category, categorise, default_rules
 from assist.qa.extract import find_amounts, find_dates
@@ -39,6 +40,7 @@ class ItemScore:
     result: Result
     why: str
     evidence: tuple[Quote, ...] = ()
+    titles: Mapping[str, str] = field(default_factory=dict)  # the title in each language (`title`: the call's)
 
     @property
     def earned(self) -> float:
@@ -55,6 +57,7 @@ class Scorecard:
     band: str
     compliance_fail: bool
     sections: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    section_titles: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # section -> language -> title
 
     def item(self, item_id: str) -> ItemScore:
         return next(i for i in (*self.items, *self.gate) if i.id == item_id)
@@ -62,23 +65,26 @@ class Scorecard:
     def to_dict(self) -> dict[str, Any]:
         def item(i: ItemScore) -> dict[str, Any]:
             return {**{k: getattr(i, k) for k in ("id", "section", "title", "points", "result", "why")},
-                    "evidence": [q.__dict__.copy() for q in i.evidence]}
+                    "evidence": [q.__dict__.copy() for q in i.evidence], "titles": dict(i.titles)}
 
         return {"score": self.score, "band": self.band, "compliance_fail": self.compliance_fail,
                 "sections": {k: dict(v) for k, v in self.sections.items()},
+                "section_titles": {k: dict(v) for k, v in self.section_titles.items()},
                 "gate": [item(i) for i in self.gate], "items": [item(i) for i in self.items]}
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any], bands: Mapping[str, float] | None = None) -> Scorecard:
         def item(d: Mapping[str, Any]) -> ItemScore:
             ev = tuple(Quote(**q) for q in d.get("evidence", ()))
-            return ItemScore(d["id"], d["section"], d["title"], float(d["points"]), d["result"], d["why"], ev)
+            return ItemScore(d["id"], d["section"], d["title"], float(d["points"]), d["result"], d["why"], ev,
+                             d.get("titles", {}))
 
-        return summarise([item(d) for d in raw["items"]], [item(d) for d in raw["gate"]], bands)
+        return summarise([item(d) for d in raw["items"]], [item(d) for d in raw["gate"]], bands,
+                         raw.get("section_titles", {}))
 
 
-def summarise(items: Iterable[ItemScore], gate: Iterable[ItemScore],
-              bands: Mapping[str, float] | None = None) -> Scorecard:
+def summarise(items: Iterable[ItemScore], gate: Iterable[ItemScore], bands: Mapping[str, float] | None = None,
+              section_titles: Mapping[str, Mapping[str, str]] | None = None) -> Scorecard:
     """Score, band and section totals from item results (used again after a reviewer's override)."""
     items, gate = tuple(items), tuple(gate)
     bands = bands or default_card().bands
@@ -98,7 +104,7 @@ def summarise(items: Iterable[ItemScore], gate: Iterable[ItemScore],
     else:
         band = ("meets_standard" if score >= bands["meets"]
                 else "coaching" if score >= bands["coaching"] else "below_standard")
-    return Scorecard(items, gate, score, band, failed, sections)
+    return Scorecard(items, gate, score, band, failed, sections, section_titles or {})
 
 
 @dataclass(frozen=True)
@@ -107,11 +113,15 @@ class CardRules:
     phrases: PhraseBook
     bands: Mapping[str, float]
     groups: Mapping[str, frozenset[str]]
+    titles: Mapping[str, Mapping[str, str]]  # item id -> language -> title
+    section_titles: Mapping[str, Mapping[str, str]]  # section -> language -> title
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> CardRules:
         groups = {k: frozenset(raw[k]) for k in ("legal_stop", "agreement", "hardship", "objection", "vulnerable")}
-        return cls(raw["items"], PhraseBook.from_rules(raw["phrases"]), raw["bands"], groups)
+        titles = {k: Words.model_validate(v["title"]).render() for k, v in raw["items"].items()}
+        sections = {k: Words.model_validate(v).render() for k, v in raw["sections"].items()}
+        return cls(raw["items"], PhraseBook.from_rules(raw["phrases"]), raw["bands"], groups, titles, sections)
 
 
 @lru_cache(maxsize=1)
@@ -418,8 +428,10 @@ def score_call(call: CallData, category: Category | None = None, card: CardRules
     items = []
     for item_id, spec in card.items.items():
         result, why, evidence = CHECKS[item_id](ctx, spec)
-        items.append(ItemScore(item_id, spec["section"], spec["title"], float(spec["points"]), result, why, evidence))
-    return summarise(items, _gate(call), card.bands)
+        titles = card.titles[item_id]
+        title = titles.get(call.language) or titles["en"]
+        items.append(ItemScore(item_id, spec["section"], title, float(spec["points"]), result, why, evidence, titles))
+    return summarise(items, _gate(call), card.bands, card.section_titles)
 
 
 def override(card: Scorecard, item_id: str, result: Result, bands: Mapping[str, float] | None = None) -> Scorecard:
@@ -428,4 +440,4 @@ def override(card: Scorecard, item_id: str, result: Result, bands: Mapping[str, 
         raise ValueError(f"result must be one of {RESULTS}")
     items = [replace(i, result=result) if i.id == item_id else i for i in card.items]
     gate = [replace(g, result=result) if g.id == item_id else g for g in card.gate]
-    return summarise(items, gate, bands)
+    return summarise(items, gate, bands, card.section_titles)
