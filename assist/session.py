@@ -277,15 +277,15 @@ class CallSession:
         """Detection decides an undecided call's language; a stretch in another language switches it."""
         if result.detected is None:
             return
-        undecided = self.language.current is None
+        reason = "detected" if self.language.current is None else "switched"
         language, probability = result.detected
         if self.language.observe(language, probability, len(segment.audio) / SAMPLE_RATE) is None:
             return
         self.ctx.language = language
-        log.info("call.language", call_id=self.call_id, language=language, probability=round(probability, 3),
-                 reason="detected" if undecided else "switched")
-        self.emit(CallLanguageSet(call_id=self.call_id, t=self.clock, language=language,
-                                  probability=round(probability, 3), reason="detected" if undecided else "switched"))
+        event = self.emit(CallLanguageSet(call_id=self.call_id, t=self.clock, language=language,
+                                          probability=round(probability, 3), reason=reason))
+        log.info("call.language", call_id=self.call_id, language=language, probability=event.probability,
+                 reason=reason)
 
     def _observe_latency(self, ch: _Channel, speech_end: float) -> None:
         """End of speech (when its audio arrived) to now, the final's publication."""
