@@ -241,6 +241,7 @@ def test_on_sigterm_every_calls_last_events_reach_its_sockets(tmp_path):
 
     async def run() -> tuple[list[dict], tuple[int | None, str | None]]:
         seen: list[dict] = []
+        signalled: list[bool] = []
         streaming = asyncio.create_task(replay(url, "plain", agent, debtor, SAMPLE_RATE, call_id="term-1", speed=1,
                                                api_key=ACME_KEY))
         await asyncio.sleep(1.0)
@@ -248,8 +249,9 @@ def test_on_sigterm_every_calls_last_events_reach_its_sockets(tmp_path):
             try:
                 async for message in ws:
                     seen.append(json.loads(message))
-                    if seen[-1]["type"] == "transcript.final" and process.returncode is None:
-                        process.send_signal(signal.SIGTERM)  # mid-call
+                    if seen[-1]["type"] == "transcript.final" and not signalled:
+                        process.send_signal(signal.SIGTERM)  # mid-call, once (a second one forces the exit)
+                        signalled.append(True)
             except websockets.ConnectionClosed:
                 pass
             closed = (ws.close_code, ws.close_reason)
