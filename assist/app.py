@@ -103,7 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     metrics.track_inference(lambda: {"asr": getattr(app.state, "worker", None),
                                      "embeddings": getattr(app.state, "embedder", None)})
     app.state.auth = auth = Authenticator(settings)
-    app.state.registry = registry = CallRegistry(sessions, hub, metrics, settings.dev_mode)
+    app.state.registry = registry = CallRegistry(sessions, hub, metrics)
     app.add_middleware(AuthMiddleware, auth=auth, owner=registry.owner,
                        on_reject=lambda reason: metrics.rejected.labels(reason).inc())
     app.include_router(auth_router)

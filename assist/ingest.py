@@ -2,8 +2,9 @@
 
 A call id is used once per tenant. A connection that drops without the protocol's stop leaves its
 call open for `reconnect_grace_s`: a start of the same call id from the same tenant, protocol and
-stream identity within that time continues the call, its audio clock, event log and transcript. At `max_calls` new calls are refused with 1013; every failure
-closes only its own connection, with a specific code and reason.
+stream identity within that time continues the call, its audio clock, event log and transcript. At
+`max_calls` new calls are refused with 1013; every failure closes only its own connection, with a
+specific code and reason. Call metadata is filtered (allow-list, redaction) before the call starts.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from assist.settings import Settings
 from assist.storage.db import Database
 from assist.storage.tables import Call
 from streaming.protocols.base import (
+    AdapterOutput,
     CallStart,
     CallStop,
     CloseCode,
@@ -79,12 +81,11 @@ class CallRegistry:
     the same tenant, protocol and stream identity (`stream_identity`).
     """
 
-    def __init__(self, sessions: dict[str, CallSession], hub: EventHub, metrics: Metrics, dev_mode: bool,
+    def __init__(self, sessions: dict[str, CallSession], hub: EventHub, metrics: Metrics,
                  keep_owners: int = 10_000) -> None:
         self.sessions = sessions
         self.hub = hub
         self.metrics = metrics
-        self.dev_mode = dev_mode
         self.db: Database | None = None
         self.owners: OrderedDict[str, str | None] = OrderedDict()
         self.keep_owners = keep_owners
@@ -282,7 +283,7 @@ class _Connection:
             for out in outputs:
                 await self.handle(out)
 
-    async def handle(self, out: Any) -> None:
+    async def handle(self, out: AdapterOutput) -> None:
         if isinstance(out, AudioFrame):
             if self.session is not None:
                 await self.session.push(replace(out, t=out.t + self.offset) if self.offset else out)
@@ -327,7 +328,7 @@ async def serve_ingest(ws: WebSocket, protocol: str, registry: CallRegistry, set
         with contextlib.suppress(WebSocketDisconnect, RuntimeError):
             await ws.close(CloseCode.INTERNAL_ERROR, "internal error")
     if conn.session is not None:
-        if conn.reason == "disconnected" and settings.reconnect_grace_s > 0:
+        if conn.reason == "disconnected" and settings.reconnect_grace_s > 0 and not registry.stopping:
             registry.park(conn.session, settings.reconnect_grace_s)
         else:
             await registry.end(conn.session, conn.reason)
