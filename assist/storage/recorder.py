@@ -163,9 +163,12 @@ class Recorder:
         recovered = []
         for call_id, node in open_calls:
             reason = nodes.OWN_REASON if node in (None, self.node_id) else nodes.LOST_REASON
-            with self.db.session() as s:
-                if nodes.claim_and_score(s, call_id, reason):
-                    recovered.append(call_id)
+            try:
+                with self.db.session() as s:
+                    if nodes.claim_and_score(s, call_id, reason):
+                        recovered.append(call_id)
+            except Exception:  # one call that cannot be scored stays open; the others are recovered
+                log.exception("calls.recovery_failed", call_id=call_id, node=self.node_id)
         return recovered
 
     async def close(self) -> None:
