@@ -43,13 +43,15 @@ class WindowPolicy:
     """How much audio the encoder sees and how many tokens the decoder may write for it.
 
     `trim` off: every window is padded to 30 s, as faster-whisper does. On: the audio plus `margin_s`,
-    never under `floor_s` (shorter windows make small models loop on short sentences), and at most
+    never under `floor_s` (shorter windows make small models loop on short sentences), rounded up to a
+    multiple of `step_s` (so an utterance gets the same window alone or in a batch), and at most
     `tokens_per_s` tokens per second of audio plus `extra_tokens`.
     """
 
     trim: bool = True
     floor_s: float = 10.0
     margin_s: float = 1.0
+    step_s: float = 5.0
     tokens_per_s: float = 8.0
     extra_tokens: int = 10
 
@@ -57,8 +59,9 @@ class WindowPolicy:
         """Encoder input frames for a window holding `content_frames` of audio."""
         if not self.trim:
             return full
+        step = round(self.step_s * frames_per_second)
         wanted = max(round(self.floor_s * frames_per_second), content_frames + round(self.margin_s * frames_per_second))
-        return min(full, wanted)
+        return min(full, -(-wanted // step) * step)
 
     def token_budget(self, content_frames: int, frames_per_second: int) -> int:
         return round(self.tokens_per_s * content_frames / frames_per_second) + self.extra_tokens
@@ -164,24 +167,26 @@ class BatchedWhisper:
         """The most probable allowed language of each audio's first window, without decoding it."""
         features = [self.model.feature_extractor(a) for a in audios]
         sizes = [min(self.frames_per_window, f.shape[-1] - 1) for f in features]
-        frames = max(self.window.frames(n, self.frames_per_second, self.frames_per_window) for n in sizes)
-        encoded = self.model.encode(np.stack([pad_or_trim(f[:, :n], frames) for f, n in zip(features, sizes)]))
-        return [self._pick_language(ranked) for ranked in self.model.model.detect_language(encoded)]
+        found: list[tuple[str, float]] = []
+        for f, n in zip(features, sizes):
+            frames = self.window.frames(n, self.frames_per_second, self.frames_per_window)
+            encoded = self.model.encode(pad_or_trim(f[:, :n], frames)[None])
+            found += [self._pick_language(ranked) for ranked in self.model.model.detect_language(encoded)]
+        return found
 
     def _encode_text(self, text: str) -> list[int]:
         return self.model.hf_tokenizer.encode(text, add_special_tokens=False).ids
 
     def _window(self, states: list[_State]) -> None:
-        """The next window of every state: trimmed windows in one encoder pass, full ones in another."""
+        """The next window of every state: one encoder pass per window length."""
         sizes = [min(self.frames_per_window, s.content_frames - s.seek) for s in states]
-        full = self.frames_per_window
-        trimmed = [i for i, s in enumerate(states) if not s.full_window and self.window.trim]
-        whole = [i for i in range(len(states)) if i not in trimmed]
-        if trimmed:
-            frames = max(self.window.frames(sizes[i], self.frames_per_second, full) for i in trimmed)
-            self._pass([states[i] for i in trimmed], [sizes[i] for i in trimmed], frames)
-        if whole:
-            self._pass([states[i] for i in whole], [sizes[i] for i in whole], full)
+        by_frames: dict[int, list[int]] = {}
+        for i, (s, n) in enumerate(zip(states, sizes)):
+            frames = self.frames_per_window if s.full_window else self.window.frames(
+                n, self.frames_per_second, self.frames_per_window)
+            by_frames.setdefault(frames, []).append(i)
+        for frames, members in by_frames.items():
+            self._pass([states[i] for i in members], [sizes[i] for i in members], frames)
 
     def _pass(self, states: list[_State], sizes: list[int], frames: int) -> None:
         """Encode the windows at `frames`, then decode per (language, prompt length, beam) group."""
