@@ -292,7 +292,11 @@ class _Connection:
         elif isinstance(out, CallStart):
             if self.principal.tenant is not None:
                 _check_tenant_start(out, self.protocol, self.tenants[self.principal.tenant])
-            out = replace(out, metadata=clean_metadata(out.metadata, self.redactor))
+            kept = clean_metadata(out.metadata, self.redactor)
+            if dropped := sorted(set(out.metadata) - set(kept)):
+                log.info("call.metadata_dropped", call_id=out.call_id[:128],
+                         keys=[k[:64] for k in dropped[:20]])  # names only, never values
+            out = replace(out, metadata=kept)
             self.session = await self.registry.admit(out, self.protocol, self.principal, self.settings.max_calls,
                                                      self.factory)
             self.offset = self.session.audio_end

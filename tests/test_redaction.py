@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from assist.analysis.rulepacks import load_rule_pack
+from assist.analysis.text import load_rules
 from assist.privacy import Redactor, clean_metadata, metadata_policy
 from assist.spoken_numbers import spoken_as_digits
 
@@ -162,8 +163,17 @@ def test_metadata_keeps_only_allowed_keys_with_values_redacted():
     assert clean_metadata({"agent_id": 4111111111111111}, Redactor()) == {"agent_id": "[CARD]"}
 
 
-def test_the_allow_list_covers_every_field_the_rule_packs_read():
+def when_paths(node) -> list[str]:
+    """Every `when:` metadata path in a rule file (prompt card variants)."""
+    if isinstance(node, dict):
+        return [p for k, v in node.items() for p in ([v] if k == "when" and isinstance(v, str) else when_paths(v))]
+    return [p for v in node for p in when_paths(v)] if isinstance(node, list) else []
+
+
+def test_the_allow_list_covers_every_field_the_rule_packs_and_cards_read():
     policy = metadata_policy()
+    cards = when_paths(load_rules("prompts"))
+    assert cards and all(policy.kept(path) is True for path in cards), cards
     for jurisdiction in ("us", "es", "mx", "co", "pe", "uk"):
         pack = load_rule_pack(jurisdiction)
         for rule in pack.rules:
