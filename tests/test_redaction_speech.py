@@ -4,7 +4,6 @@ whatever way whisper writes them, the stored call keeps none of their digits."""
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 from pathlib import Path
 
