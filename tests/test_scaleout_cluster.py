@@ -112,7 +112,8 @@ def test_readme_scale_out_commands_are_the_scripts():
     alone); the script's variables stand where the README has the operator's values."""
     readme = README.read_text().split("## Scaling out", 1)[1].split("\n## ", 1)[0]
     script = SCRIPT.read_text()
-    for command in ("export RAY_AUTH_MODE=token", "ray get-auth-token --generate", "serve start --proxy-location=Disabled",
+    for command in ("export RAY_AUTH_MODE=token", "ray get-auth-token --generate",
+                    "serve start --proxy-location=Disabled",
                     "serve run --non-blocking --name recobra assist.distributed.ray_asr:build_app",
                     "RECOBRA_INFERENCE_BACKEND=ray RECOBRA_EVENT_BUS=redis", "recobra serve --host",
                     "serve shutdown -y", "ray stop", "ray start --head --port="):
