@@ -27,6 +27,9 @@ export RAY_AUTH_MODE=token
 [ -n "${RAY_AUTH_TOKEN:-}" ] || export RAY_AUTH_TOKEN=$(ray get-auth-token --generate)  # and ~/.ray/auth_token
 ray start --head --port="$RAY_PORT" --num-cpus=2 --disable-usage-stats
 export RAY_ADDRESS=127.0.0.1:$RAY_PORT
+if RAY_AUTH_MODE=disabled RAY_AUTH_TOKEN= ray status >/dev/null 2>&1; then
+    echo "the Ray head answered a client without its token"; exit 1
+fi
 
 step "the ASR application, without Serve's HTTP proxy"
 serve start --proxy-location=Disabled
