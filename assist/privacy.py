@@ -97,6 +97,9 @@ _PATTERNS = (
     _Pattern("rfc", re.compile(r"\b[A-Z&Ñ]{3,4}\d{6}[A-Z0-9]{3}\b", re.IGNORECASE)),
     _Pattern("nie", re.compile(rf"\b[XYZ]{_SEP}\d(?:{_SEP}\d){{6}}{_SEP}[A-Z]\b", re.IGNORECASE), _nie_ok),
     _Pattern("dni", re.compile(rf"(?<![\w.,-])\d(?:{_SEP}\d){{7}}{_SEP}[A-Z]\b", re.IGNORECASE), _dni_ok),
+    _Pattern("dni", re.compile(  # the letter said as a word ("zeta") or not heard: the number after a cue
+        rf"\b(?:dni|nif|documento|carn[eé] de identidad|c[eé]dula)\b\D{{0,30}}(?<!\d)(?P<v>\d(?:{_SEP}\d){{6,7}})(?!\d)"
+        rf"(?!{_SEP}(?-i:[A-Z])\b)", re.IGNORECASE)),  # its capital letter written: the checksum decides
     _Pattern("ssn", re.compile(r"(?<![\w.,-])(?!000|666|9\d\d)\d{3}(?:\s*[-.,/]\s*|\s+)(?!00)\d{2}"
                                r"(?:\s*[-.,/]\s*|\s+)(?!0000)\d{4}(?!\d)")),
     _Pattern("ssn", re.compile(rf"\b(?:social|ssn|seguro social)\b\D{{0,30}}(?<!\d)(?P<v>\d(?:{_SEP}\d){{8}})(?!\d)",

@@ -121,6 +121,8 @@ def test_dnis_as_asr_writes_them(data, dni):
     number, letter = dni[:8], dni[8]
     check("mi DNI es " + data.draw(written(number)) + data.draw(st.sampled_from(["", " ", "-", " -"])) + letter, "dni")
     check("mi DNI es " + data.draw(spoken(number)) + " " + letter, "dni")
+    said_letter = data.draw(st.sampled_from(["", " zeta", " letra " + letter.lower(), " y la letra no la sé"]))
+    check("mi DNI es " + data.draw(st.one_of(written(number), spoken(number))) + said_letter, "dni")
 
 
 @settings(max_examples=100, deadline=None)
