@@ -9,27 +9,29 @@ final (phrase + semantic match) or "retracted" if the final no longer matches.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from functools import cache, lru_cache
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from assist.analysis.base import CallContext
-from assist.analysis.matching import (
-    Match,
-    PhraseIndex,
-    SemanticIndex,
-    Tokens,
-    is_negated,
+from assist.analysis.gates import applies, gate_breach
+from assist.analysis.intent import IntentHead, load_heads
+from assist.analysis.matching import Match, Tokens, is_negated, outside_conditions
+from assist.analysis.packindex import (
+    COLLECTION,
+    CONDITIONALS,
+    HEDGES,
+    NEGATORS,
+    NEUTRAL,
+    NOT_PAYING,
+    phrase_index,
+    phrase_is_negative,
+    semantic_index,
 )
 from assist.analysis.rulepacks import (
-    Condition,
     GateRule,
     MustNotSayRule,
     MustSayRule,
-    RulePack,
     SequenceRule,
     TriggerRule,
     load_rule_pack,
@@ -37,90 +39,11 @@ from assist.analysis.rulepacks import (
 from assist.events import ComplianceWarning, EventBase, Evidence
 from assist.settings import get_settings
 from models.embedding_worker import shared_embedder
-from models.embeddings import Embedder, cache_by_model
+from models.embeddings import Embedder
 from streaming.types import AudioFrame, Speaker, Utterance
 
-NEGATORS: Hashable = ("", "negators")
-COLLECTION: Hashable = ("", "collection")
-NEUTRAL: Hashable = ("", "neutral")
 _LOWER = {"critical": "warning", "warning": "info", "info": "info"}
 _RANK = {"info": 0, "warning": 1, "critical": 2}
-_SEMANTIC_ROLES = ("phrases", "also", "ack", "forbidden")
-
-
-def _lists(pack: RulePack, langs: frozenset[str]) -> dict[Hashable, list[str]]:
-    """Every phrase list of the pack in `langs`, keyed (rule id, role) or ("", list name)."""
-
-    def pick(phrases: Mapping[str, list[str]] | None) -> list[str]:
-        return [p for tag, ps in (phrases or {}).items() if tag.split("-")[0] in langs for p in ps]
-
-    out: dict[Hashable, list[str]] = {
-        NEGATORS: pick(pack.negators),
-        COLLECTION: pick(pack.collection_phrases),
-        NEUTRAL: pick(pack.semantic.neutral),
-    }
-    for r in pack.rules:
-        if isinstance(r, GateRule):
-            continue
-        out[(r.id, "phrases")] = pick(r.phrases)
-        if isinstance(r, MustSayRule) and r.also:
-            out[(r.id, "also")] = pick(r.also)
-        if isinstance(r, SequenceRule):
-            out[(r.id, "verify")] = pick(r.verify_prompts)
-            out[(r.id, "confirm")] = pick(r.confirmations)
-            out[(r.id, "third_party")] = pick(r.third_party_cues)
-        if isinstance(r, TriggerRule):
-            out[(r.id, "ack")] = pick(r.acknowledge.phrases)
-            out[(r.id, "forbidden")] = pick(r.forbidden_after)
-    return out
-
-
-@cache
-def phrase_index(jurisdiction: str, langs: frozenset[str]) -> PhraseIndex:
-    """The pack's phrase lists compiled once per process."""
-    return PhraseIndex({k: v for k, v in _lists(load_rule_pack(jurisdiction), langs).items() if k != NEUTRAL})
-
-
-@cache_by_model
-def semantic_index(jurisdiction: str, langs: frozenset[str], *, embedder: Embedder) -> SemanticIndex:
-    """The pack's paraphrase-matchable phrases embedded once per process and model. Generic collection
-    phrases are matched by phrase only: their paraphrases sit as close to polite small talk as to demands."""
-    pack = load_rule_pack(jurisdiction)
-    semantic_rules = {r.id for r in pack.rules if not isinstance(r, GateRule) and r.semantic}
-    lists = {
-        k: v
-        for k, v in _lists(pack, langs).items()
-        if k == NEUTRAL or (k[0] in semantic_rules and k[1] in _SEMANTIC_ROLES)
-    }
-    return SemanticIndex(lists, embedder.embed)
-
-
-@lru_cache(maxsize=4096)
-def _negative(jurisdiction: str, langs: frozenset[str], text: str) -> bool:
-    """Whether a phrase carries a negator of its own."""
-    tokens = Tokens.from_utterance(Utterance(Speaker.AGENT, 0, 0.0, 0.0, text))
-    return bool(phrase_index(jurisdiction, langs).find(tokens).get(NEGATORS))
-
-
-def _lookup(metadata: Mapping[str, Any], path: str) -> tuple[bool, Any]:
-    node: Any = metadata
-    for part in path.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            return False, None
-        node = node[part]
-    return True, node
-
-
-def _holds(cond: Condition, metadata: Mapping[str, Any]) -> bool:
-    present, value = _lookup(metadata, cond.field)
-    if not present:
-        return cond.missing
-    fold = lambda v: v.casefold() if isinstance(v, str) else v
-    return fold(value) in [fold(v) for v in cond.in_]
-
-
-def _applies(when: Iterable[Condition], unless: list[Condition], metadata: Mapping[str, Any]) -> bool:
-    return all(_holds(c, metadata) for c in when) and not (unless and all(_holds(c, metadata) for c in unless))
 
 
 @dataclass(frozen=True)
@@ -132,10 +55,38 @@ class _Hit:
     start: float
     end: float
     negated: bool
+    hedged: bool = False  # the negator is a hedge ("I'm not saying ..."): still a threat, one step lower
 
     @property
     def evidence(self) -> Evidence:
         return Evidence(speaker=self.speaker, quote=self.quote, start=self.start, end=self.end)
+
+
+@dataclass(frozen=True)
+class _Negation:
+    """An utterance's negators and hedges; negators of a condition ("if you don't ...") or of paying
+    ("not paying is a crime") are left out: they do not negate the threat that follows."""
+
+    tokens: Tokens
+    negators: list[Match]
+    hedges: list[Match]
+
+    @classmethod
+    def of(cls, tokens: Tokens, found: Mapping[Hashable, list[Match]]) -> _Negation:
+        unpaid = found.get(NOT_PAYING, [])
+        negators = [
+            m for m in outside_conditions(tokens, found.get(NEGATORS, []), found.get(CONDITIONALS, []))
+            if not any(p.start <= m.start < p.end for p in unpaid)
+        ]
+        return cls(tokens, negators, found.get(HEDGES, []))
+
+    def match(self, m: Match) -> tuple[bool, bool]:
+        """(negated, hedged) for a phrase match."""
+        return is_negated(self.tokens, m, self.negators), is_negated(self.tokens, m, self.hedges)
+
+    def span(self, a: int, b: int) -> tuple[bool, bool]:
+        """(negated, hedged) for a sentence or clause [a, b)."""
+        return any(a <= m.start < b for m in self.negators), any(a <= m.start < b for m in self.hedges)
 
 
 @dataclass(frozen=True)
@@ -164,8 +115,9 @@ class ComplianceAnalyser:
         self.ctx = ctx
         self.pack = load_rule_pack(ctx.jurisdiction or get_settings().jurisdiction)
         self.embedder = (embedder or shared_embedder()) if semantic else None
+        self._heads: dict[str, IntentHead] = load_heads(self.embedder.model) if self.embedder else {}
         md = ctx.metadata
-        self.rules = {r.id: r for r in self.pack.rules if _applies(r.when, r.unless, md)}
+        self.rules = {r.id: r for r in self.pack.rules if applies(r.when, r.unless, md)}
         self._by_type = {
             t: [r for r in self.rules.values() if isinstance(r, t)]
             for t in (GateRule, MustSayRule, MustNotSayRule, SequenceRule, TriggerRule)
@@ -189,7 +141,7 @@ class ComplianceAnalyser:
         self._started = True
         out: list[EventBase] = []
         for rule in self._by_type[GateRule]:
-            if (detail := self._gate_breach(rule)) is not None:
+            if (detail := gate_breach(rule, self.ctx.metadata, self.pack.timezone)) is not None:
                 out.append(self._warning(rule.id, rule.severity, f"{self._title(rule.title)} ({detail})", 0.0))
         return out
 
@@ -200,9 +152,11 @@ class ComplianceAnalyser:
         if not tokens.items:
             return events
         found = phrase_index(self.pack.jurisdiction, langs).find(tokens)
-        hits = self._lexical_hits(utt.speaker, tokens, found)
+        negation = _Negation.of(tokens, found)
+        hits = {k: [_Hit(utt.speaker, *tokens.quote(m.start, m.end), *negation.match(m)) for m in ms]
+                for k, ms in found.items()}
         if utt.final and self.embedder is not None:
-            self._add_semantic(self.embedder, utt.speaker, tokens, found, hits, langs)
+            self._add_semantic(self.embedder, utt.speaker, negation, hits, langs)
         if utt.speaker is Speaker.AGENT:
             findings = self._agent(utt, hits)
             events += self._retract_overdue()
@@ -248,29 +202,22 @@ class ComplianceAnalyser:
             return frozenset({self.ctx.language})
         return pack_langs
 
-    def _lexical_hits(
-        self, speaker: Speaker, tokens: Tokens, found: Mapping[Hashable, list[Match]]
-    ) -> dict[Hashable, list[_Hit]]:
-        negators = found.get(NEGATORS, [])
-        hits: dict[Hashable, list[_Hit]] = {}
-        for key, matches in found.items():
-            hits[key] = [_Hit(speaker, *tokens.quote(m.start, m.end), is_negated(tokens, m, negators)) for m in matches]
-        return hits
-
     def _semantic_keys(self, speaker: Speaker) -> dict[Hashable, float]:
-        """Phrase lists worth a paraphrase check now, with their similarity thresholds."""
+        """Phrase lists worth a nearest-phrase check now, with their similarity thresholds (not those
+        of a rule family the trained head recognises: the head decides those)."""
         default = self.pack.semantic.threshold
         keys: dict[Hashable, float] = {}
+        headed = self._heads and self._family_keys(speaker)
         if speaker is Speaker.DEBTOR:
             for r in self._by_type[TriggerRule]:
-                if r.semantic and r.id not in self._triggers:
+                if r.semantic and r.id not in self._triggers and (r.id, "phrases") not in headed:
                     keys[(r.id, "phrases")] = r.similarity or default
             return keys
         for r in self._by_type[MustSayRule]:
             if r.semantic and self._satisfied(r) is None:
                 keys[(r.id, "phrases")] = keys[(r.id, "also")] = r.similarity or default
         for r in self._by_type[MustNotSayRule]:
-            if r.semantic:
+            if r.semantic and (r.id, "phrases") not in headed:
                 keys[(r.id, "phrases")] = r.similarity or default
         for rid, trig in self._triggers.items():
             r = self.rules[rid]
@@ -280,34 +227,57 @@ class ComplianceAnalyser:
                     keys[(rid, "ack")] = r.similarity or default
         return keys
 
+    def _family_keys(self, speaker: Speaker) -> dict[Hashable, str]:
+        """Phrase lists the trained head checks now, with the rule family it recognises for them."""
+        if speaker is Speaker.DEBTOR:
+            rules: list[MustNotSayRule | TriggerRule] = [
+                r for r in self._by_type[TriggerRule] if r.id not in self._triggers
+            ]
+        else:
+            rules = list(self._by_type[MustNotSayRule])
+        return {(r.id, "phrases"): r.family for r in rules if r.semantic and r.family}
+
     def _add_semantic(
         self,
         embedder: Embedder,
         speaker: Speaker,
-        tokens: Tokens,
-        found: Mapping[Hashable, list[Match]],
+        negation: _Negation,
         hits: dict[Hashable, list[_Hit]],
         langs: frozenset[str],
     ) -> None:
         """Paraphrase matches, per sentence and per clause (a threat inside a long sentence scores
-        low as a whole), for the lists the phrase matcher did not already hit."""
+        low as a whole), for the lists the phrase matcher did not already hit: the closest pack phrase
+        above its similarity threshold, and the rule families the trained head raises, unless a rule of
+        the same family or source list (`ref`) matched by phrase: "mañana le embargamos" is the
+        imminent-seizure rule, not also the plain seizure one; a listed swear word is profanity only."""
         keys = {k: v for k, v in self._semantic_keys(speaker).items() if not hits.get(k)}
+        said = [self.rules[k[0]] for k, v in hits.items() if v and k[0] in self.rules and k[1] == "phrases"]
+        taken = {r.ref for r in said} | {getattr(r, "family", None) for r in said}
+        families = {k: f for k, f in self._family_keys(speaker).items() if taken.isdisjoint({f, self.rules[k[0]].ref})}
+        head = self._heads.get("agent" if speaker is Speaker.AGENT else "debtor")
+        tokens = negation.tokens
         units = dict.fromkeys(tokens.spans("sentence") + tokens.spans("clause"))
         spans = [s for s in units if s[1] - s[0] >= self.pack.semantic.min_tokens]
-        if not keys or not spans:
+        if not (keys or (families and head)) or not spans:
             return
-        index = semantic_index(self.pack.jurisdiction, langs, embedder=embedder)
-        texts = [tokens.quote(a, b)[0] for a, b in spans]
-        embeddings = embedder.embed(texts, call_id=self.ctx.call_id)
-        best = index.best(embeddings, set(keys), NEUTRAL, self.pack.semantic.margin)
-        negators = found.get(NEGATORS, [])
-        for key, hit in best.items():
-            if hit.similarity < keys[key]:
-                continue
-            a, b = spans[hit.sentence]
-            sentence_negated = any(a <= m.start < b for m in negators)
-            negated = sentence_negated != _negative(self.pack.jurisdiction, langs, hit.phrase)
-            hits.setdefault(key, []).append(_Hit(speaker, *tokens.quote(a, b), negated))
+        embeddings = embedder.embed([tokens.quote(a, b)[0] for a, b in spans], call_id=self.ctx.call_id)
+
+        def hit(i: int, negative_phrase: bool = False) -> _Hit:
+            negated, hedged = negation.span(*spans[i])
+            return _Hit(speaker, *tokens.quote(*spans[i]), negated != negative_phrase, hedged)
+
+        def head_hit(i: int) -> _Hit:  # a debtor's request is often negative ("don't call me"): the head decides
+            return hit(i) if speaker is Speaker.AGENT else _Hit(speaker, *tokens.quote(*spans[i]), False)
+
+        if keys:
+            index = semantic_index(self.pack.jurisdiction, langs, embedder=embedder)
+            for key, sim in index.best(embeddings, set(keys), NEUTRAL, self.pack.semantic.margin).items():
+                if sim.similarity >= keys[key]:
+                    negative = phrase_is_negative(self.pack.jurisdiction, langs, sim.phrase)
+                    hits.setdefault(key, []).append(hit(sim.sentence, negative))
+        raised = head.raised(embeddings) if families and head else {}
+        for key, family in families.items():
+            hits.setdefault(key, []).extend(head_hit(i) for i in raised.get(family, []))
 
     # ---- state and findings ----
 
@@ -327,10 +297,12 @@ class ComplianceAnalyser:
                     self._verified_at = early.end
             if self._verified_at is None and (disclosed := hits.get((rule.id, "phrases"))):
                 findings.append(_Finding(rule.id, rule.severity, disclosed[0]))
-        for rule in self._by_type[MustNotSayRule]:
-            if said := hits.get((rule.id, "phrases")):
-                severity = rule.severity if not all(h.negated for h in said) else _LOWER[rule.severity]
-                findings.append(_Finding(rule.id, severity, next((h for h in said if not h.negated), said[0])))
+        for rule in self._by_type[MustNotSayRule]:  # a plain negation is a reassurance; a hedge is not
+            said = hits.get((rule.id, "phrases"), [])
+            if live := [h for h in said if not h.negated]:
+                findings.append(_Finding(rule.id, rule.severity, live[0]))
+            elif hedged := [h for h in said if h.hedged]:
+                findings.append(_Finding(rule.id, _LOWER[rule.severity], hedged[0]))
         for rid, trig in self._triggers.items():
             if _after(hits.get((rid, "ack"), []), trig):
                 trig.acked = True
@@ -396,39 +368,6 @@ class ComplianceAnalyser:
                 if rid not in best:
                     out.append(ev.model_copy(update={"status": "retracted", "t": utt.end}))
         return out
-
-    # ---- gates ----
-
-    def _gate_breach(self, rule: GateRule) -> str | None:
-        """What breaches the gate, for the title; None when it holds or cannot be checked."""
-        md = self.ctx.metadata
-        if rule.window is not None:
-            tz = md.get("debtor_timezone") or self.pack.timezone
-            if not tz:
-                return None
-            started = datetime.fromisoformat(md["started_at"]) if md.get("started_at") else datetime.now(UTC)
-            local = started.astimezone(ZoneInfo(tz))
-            day = (
-                "sunday"
-                if md.get("public_holiday") or local.weekday() == 6
-                else "saturday"
-                if local.weekday() == 5
-                else "weekday"
-            )
-            allowed = getattr(rule.window, day)
-            hhmm = local.strftime("%H:%M")
-            if allowed is None or not allowed[:5] <= hhmm < allowed[6:]:
-                return f"{local:%a %H:%M} {tz}"
-            return None
-        if rule.ledger is not None:
-            present, value = _lookup(md, f"ledger.{rule.ledger.field}")
-            if not present or value is None:
-                return None
-            lo, hi = rule.ledger.below, rule.ledger.above
-            breached = (hi is not None and value > hi) or (lo is not None and value < lo)
-            return f"{rule.ledger.field} = {value}" if breached else None
-        on = [f for f in rule.flags if _lookup(md, f"account.{f}")[1] is True]
-        return ", ".join(on) if on else None
 
     # ---- events ----
 

@@ -16,6 +16,7 @@ from streaming.types import Utterance
 SLOT = re.compile(r"<(\w+)>")
 SLOT_MAX_TOKENS = 3  # a `<name>`/`<amount>` slot stands for 1..3 words
 NEGATION_WINDOW = 4  # a negator this many tokens or fewer before a phrase negates it (same clause)
+CONDITION_GAP = 2  # a negator at most this many tokens after "if"/"si" belongs to the condition
 _CLAUSE_END = re.compile(r"[,.;:!?…]")
 _SENTENCE_END = re.compile(r"[.;!?…]")
 _CLAUSE_START = re.compile(r"[¿¡]")
@@ -159,9 +160,21 @@ def is_negated(tokens: Tokens, match: Match, negators: Sequence[Match]) -> bool:
         return False
     clause = tokens.items[match.start].clause
     return any(
-        match.start - NEGATION_WINDOW <= m.end - 1 < match.start and tokens.items[m.start].clause == clause
+        m.start < match.start
+        and m.end - 1 >= match.start - NEGATION_WINDOW  # ends in the window, or inside the phrase ("no vamos a" + "vamos a llamar")
+        and tokens.items[m.start].clause == clause
         for m in negators
     )
+
+
+def outside_conditions(tokens: Tokens, negators: Sequence[Match], conditionals: Sequence[Match]) -> list[Match]:
+    """The negators that do not belong to a condition in the same clause: "if you don't pay, we will
+    sue you" threatens ("sí, no ..." is not one: the comma parts them)."""
+    clause = lambda m: tokens.items[m.start].clause
+    return [
+        m for m in negators
+        if not any(0 <= m.start - c.end <= CONDITION_GAP and clause(c) == clause(m) for c in conditionals)
+    ]
 
 
 Embed = Callable[[list[str]], np.ndarray]

@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from assist.analysis.base import CallContext
+from assist.analysis.intent import IntentHead, load_heads
 from assist.analysis.text import RULES_DIR, contains_phrase, normalise
 from assist.events import EventBase, Evidence, PromptCard
 from models.batching import Priority
@@ -133,6 +134,7 @@ class CardIndex:
     trigger_cards: tuple[Card, ...]  # one per row of `triggers`
     triggers: np.ndarray
     neutral: np.ndarray
+    head: IntentHead | None  # the trained card classifier for `model`, if there is one
 
     @classmethod
     def build(cls, spec: PromptFile, embedder: Embedder) -> CardIndex:
@@ -146,12 +148,19 @@ class CardIndex:
             tuple(card for card, _ in pairs),
             embed([text for _, text in pairs]),
             embed(neutral),
+            load_heads(embedder.model).get("prompts"),
         )
+
+    @property
+    def _by_id(self) -> dict[str, Card]:
+        return {c.id: c for c in self.spec.cards}
 
     def match(self, text: str, final: bool = True, embedder: Embedder | None = None,
               call_id: str = "") -> CardMatch | None:
-        """The best card for one debtor utterance, or None. Blocking (embeds through `embedder`, the
-        process's shared one unless given): run it off the event loop."""
+        """The best card for one debtor utterance, or None: a trigger phrase it contains, else (finals)
+        the trained card head's most probable card, else (interims, or no head for the model) the
+        closest trigger example by meaning. Blocking (embeds through `embedder`, the process's shared
+        one unless given): run it off the event loop."""
         norm = normalise(text)
         hits = [(card, phrase) for card, phrase in self.phrases if contains_phrase(norm, phrase)]
         if hits:
@@ -163,6 +172,9 @@ class CardIndex:
             return None
         embedder = embedder or shared_embedder(self.model)
         emb = embedder.embed(units, Priority.FINAL if final else Priority.INTERIM, call_id)
+        if final and self.head is not None:
+            top = self.head.top(emb)
+            return CardMatch(self._by_id[top[0]], top[1], units[top[2]]) if top else None
         sims = emb @ self.triggers.T
         floor = (emb @ self.neutral.T).max(axis=1) + m.margin
         u, j = np.unravel_index(int(sims.argmax()), sims.shape)

@@ -20,6 +20,7 @@ from pydantic import (
     model_validator,
 )
 
+from assist.analysis.intent import intent_config
 from assist.analysis.matching import SLOT
 
 PACKS_DIR = Path(__file__).resolve().parent.parent / "rules" / "compliance"
@@ -130,12 +131,32 @@ class GateRule(_Rule):
         return self
 
 
+def _family_of(head: str | None) -> Any:
+    """A validator: the family is None or one of the labels of intent.yaml's `head` (no head: None only)."""
+
+    def check(value: str | None) -> str | None:
+        if value is None:
+            return value
+        if head is None:
+            raise ValueError("only must_not_say and trigger rules have a family")
+        labels = intent_config().heads[head].labels  # type: ignore[index]
+        if value not in labels:
+            raise ValueError(f"{value!r} is not one of {', '.join(labels)} (assist/rules/intent.yaml heads.{head})")
+        return value
+
+    return field_validator("family")(check)
+
+
 class _PhraseRule(_Rule):
     phrases: Phrases
     similarity: float | None = Field(None, ge=0.3, le=1.0, description="Overrides the pack's threshold.")
     semantic: bool = True
+    family: str | None = Field(
+        None, description="Meaning class a trained head also recognises (assist/rules/intent.yaml labels)."
+    )
 
     _phrases = field_validator("phrases")(_check_phrases)
+    _family = _family_of(None)
 
 
 class Deadline(_Model):
@@ -157,6 +178,8 @@ class MustNotSayRule(_PhraseRule):
     """Prohibited language; a negator just before a phrase lowers the severity one step (L35)."""
 
     type: Literal["must_not_say"]
+
+    _family = _family_of("agent")
 
 
 class SequenceRule(_PhraseRule):
@@ -191,6 +214,8 @@ class TriggerRule(_PhraseRule):
     speaker: Speaker = "debtor"
     acknowledge: Acknowledge
     forbidden_after: Phrases | None = None
+
+    _family = _family_of("debtor")
 
     _forbidden = field_validator("forbidden_after")(_check_phrases)
 

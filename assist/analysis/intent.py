@@ -1,0 +1,136 @@
+"""Meaning classifiers over the shared sentence encoder: one multinomial logistic head per role (agent
+must-not-say families, debtor trigger families, prompt cards), so paraphrases the phrase lists do not
+name are still caught. Settings and labels: assist/rules/intent.yaml; weights: assist/rules/intent_heads.npz,
+written by benchmarks/train_intent.py from the packs' and cards' own phrases plus labelled example lines."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+import numpy as np
+import structlog
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from assist.analysis.text import RULES_DIR
+
+log = structlog.get_logger(__name__)
+
+INTENT_PATH = RULES_DIR / "intent.yaml"
+HEADS_PATH = RULES_DIR / "intent_heads.npz"
+NONE = "none"
+"""The label of the class that calls for nothing (index 0 of every head)."""
+HeadName = Literal["agent", "debtor", "prompts"]
+Label = Annotated[str, Field(pattern=r"^[a-z_]+$")]
+Phrases = dict[Literal["en", "es"], list[Annotated[str, Field(min_length=1)]]]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class HeadSpec(_Model):
+    threshold: float = Field(gt=0, le=1, description="Probability a sentence or clause needs to raise a label.")
+    labels: list[Label] = Field(min_length=1)
+
+
+class IntentConfig(_Model):
+    embedder: str = Field(description="The models.embeddings name the heads are trained on.")
+    heads: dict[HeadName, HeadSpec]
+    hedges: Phrases = Field(description="Negators that keep a must-not-say warning, one severity lower.")
+    conditionals: Phrases = Field(description="Words after which a negator belongs to a condition.")
+    not_paying: Phrases = Field(description="Negations of paying: the reason for a threat, not a negation of it.")
+
+    @model_validator(mode="after")
+    def _all_heads(self) -> IntentConfig:
+        if missing := {"agent", "debtor", "prompts"} - set(self.heads):
+            raise ValueError(f"missing heads: {sorted(missing)}")
+        return self
+
+
+@cache
+def intent_config(path: Path = INTENT_PATH) -> IntentConfig:
+    """The validated settings, read once per process."""
+    return IntentConfig.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+
+
+def source_digest() -> str:
+    """A digest of what the heads learn from in the shipped data (packs, cards, intent.yaml): when it
+    differs from the one saved with the heads, they were trained on older phrases."""
+    files = [*sorted((RULES_DIR / "compliance").glob("*.yaml")), RULES_DIR / "prompts.yaml", INTENT_PATH]
+    sha = hashlib.sha256()
+    for f in files:
+        sha.update(f.read_bytes())
+    return sha.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class IntentHead:
+    """Multinomial logistic regression over L2-normalised sentence embeddings."""
+
+    labels: tuple[str, ...]  # labels[0] is NONE
+    weights: np.ndarray  # (dim, len(labels))
+    bias: np.ndarray  # (len(labels),)
+    threshold: float
+
+    def probabilities(self, embeddings: np.ndarray) -> np.ndarray:
+        """(n, len(labels)) class probabilities per embedded sentence."""
+        logits = embeddings @ self.weights + self.bias
+        logits = logits - logits.max(axis=1, keepdims=True)
+        p = np.exp(logits)
+        return p / p.sum(axis=1, keepdims=True)
+
+    def raised(self, embeddings: np.ndarray) -> dict[str, list[int]]:
+        """Per label (not NONE): the sentences at or above the threshold, most probable first."""
+        if not len(embeddings):
+            return {}
+        p = self.probabilities(embeddings)
+        out: dict[str, list[int]] = {}
+        for j, label in enumerate(self.labels[1:], start=1):
+            rows = np.flatnonzero(p[:, j] >= self.threshold)
+            if len(rows):
+                out[label] = [int(i) for i in rows[np.argsort(-p[rows, j])]]
+        return out
+
+    def top(self, embeddings: np.ndarray) -> tuple[str, float, int] | None:
+        """The most probable non-NONE label over all sentences, if at or above the threshold:
+        (label, probability, sentence index)."""
+        if not len(embeddings):
+            return None
+        p = self.probabilities(embeddings)[:, 1:]
+        i, j = np.unravel_index(int(p.argmax()), p.shape)
+        return (self.labels[j + 1], float(p[i, j]), int(i)) if p[i, j] >= self.threshold else None
+
+
+def save_heads(path: Path, heads: dict[str, tuple[list[str], np.ndarray, np.ndarray]], embedder: str) -> None:
+    """Write trained heads ({name: (labels with NONE first, weights, bias)}) with the source digest."""
+    arrays: dict[str, np.ndarray] = {"embedder": np.str_(embedder), "digest": np.str_(source_digest())}
+    for name, (labels, weights, bias) in heads.items():
+        arrays[f"{name}.labels"] = np.array(labels)
+        arrays[f"{name}.weights"] = weights.astype(np.float32)
+        arrays[f"{name}.bias"] = bias.astype(np.float32)
+    np.savez_compressed(path, **arrays)
+
+
+@cache
+def load_heads(embedder: str, path: Path = HEADS_PATH) -> dict[str, IntentHead]:
+    """The shipped heads for an embedding model, once per process; {} when there are none for it
+    (matching then falls back to phrases and nearest-example similarity)."""
+    config = intent_config()
+    if not path.exists() or embedder != config.embedder:
+        log.warning("intent.heads_unavailable", path=str(path), embedder=embedder, trained_on=config.embedder)
+        return {}
+    heads: dict[str, IntentHead] = {}
+    with np.load(path, allow_pickle=False) as z:
+        if str(z["digest"]) != source_digest():
+            log.warning("intent.heads_stale", hint="packs or cards changed: run benchmarks/train_intent.py")
+        for name, spec in config.heads.items():
+            labels = tuple(str(x) for x in z[f"{name}.labels"])
+            if labels != (NONE, *spec.labels):
+                raise ValueError(f"{path}: head {name} has labels {labels[1:]}, intent.yaml lists {spec.labels}")
+            heads[name] = IntentHead(labels, z[f"{name}.weights"], z[f"{name}.bias"], spec.threshold)
+    return heads
