@@ -74,8 +74,6 @@ export function fmtClock(seconds) {
   return `${Number(seconds).toFixed(1)} s`;
 }
 
-export const STYLE_LABELS = { too_passive: "Too passive", balanced: "Balanced", too_aggressive: "Too aggressive" };
-
 const SVG = "http://www.w3.org/2000/svg";
 
 /** An inline SVG sparkline of `values` scaled to [min, max]; labelled for screen readers. */

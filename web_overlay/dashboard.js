@@ -1,5 +1,6 @@
 // Supervisor dashboard: every live call from WS /calls/live (snapshot, then coalesced updates).
-import { STYLE_LABELS, el, fmtDuration, pageUrl, setChildren, sparkline, wsUrl } from "./common.js";
+import { el, fmtDuration, pageUrl, setChildren, sparkline, wsUrl } from "./common.js";
+import { browserLanguage, onLanguage, startLanguage, t } from "./i18n.js";
 
 const $ = (id) => document.getElementById(id);
 const RECONNECT_MAX_MS = 5000;
@@ -9,6 +10,7 @@ const calls = new Map(); // call_id -> {call, receivedAt}
 const agents = new Map(); // tenant/agent_id -> exposure
 const rows = new Map(); // call_id -> <tr>
 const sort = { key: "agent", direction: 1 };
+const connection = { state: "connecting", key: "conn.connecting", params: {} };
 let attempts = 0;
 let renderQueued = false;
 
@@ -18,7 +20,7 @@ function connect() {
   const socket = new WebSocket(wsUrl("/calls/live"));
   socket.onopen = () => {
     attempts = 0;
-    setConnection("live", "Live");
+    setConnection("live", "conn.live");
   };
   socket.onmessage = (message) => {
     const update = JSON.parse(message.data);
@@ -40,7 +42,7 @@ function connect() {
   socket.onclose = () => {
     const delay = Math.min(RECONNECT_MAX_MS, 250 * 2 ** attempts);
     attempts += 1;
-    setConnection("reconnecting", `Connection lost · retrying in ${Math.ceil(delay / 1000)} s`);
+    setConnection("reconnecting", "conn.retrying", { why: t("conn.lost"), s: Math.ceil(delay / 1000) });
     setTimeout(connect, delay); // the snapshot on reconnect brings the state back whole
   };
 }
@@ -49,9 +51,15 @@ function agentKey(agent) {
   return `${agent.tenant ?? ""}/${agent.agent_id}`;
 }
 
-function setConnection(state, text) {
-  $("conn").dataset.state = state;
-  $("conn").textContent = text;
+/** The connection line: its state and the key and params of its words (kept to redraw them). */
+function setConnection(state, key, params = {}) {
+  Object.assign(connection, { state, key, params });
+  renderConnection();
+}
+
+function renderConnection() {
+  $("conn").dataset.state = connection.state;
+  $("conn").textContent = t(connection.key, connection.params);
 }
 
 function scheduleRender() {
@@ -114,13 +122,14 @@ function renderCalls() {
     if (body.children[i] !== row) body.insertBefore(row, body.children[i] || null);
   });
   $("calls-empty").hidden = visible.length > 0;
-  $("calls-empty").textContent = calls.size ? "No live call matches the filter." : "No live calls.";
-  $("calls-count").textContent = `(${visible.length === calls.size ? calls.size : `${visible.length} of ${calls.size}`})`;
+  $("calls-empty").textContent = t(calls.size ? "dash.no_match" : "dash.no_calls");
+  const count = visible.length === calls.size ? calls.size : t("dash.count_of", { shown: visible.length, total: calls.size });
+  $("calls-count").textContent = `(${count})`;
 }
 
 function createRow(call) {
   // the call cell (the focusable link) is built once so updates never steal keyboard focus
-  const link = el("a", { href: overlayUrl(call.call_id), text: call.call_id, "aria-label": `Open call ${call.call_id} of ${call.agent}` });
+  const link = el("a", { href: overlayUrl(call.call_id), text: call.call_id, class: "call-link" });
   const row = el("tr", { "data-call": call.call_id },
     el("td", { class: "agent-cell" }),
     el("td", {}, link, el("span", { class: "muted small", text: ` ${call.protocol}` })),
@@ -148,16 +157,17 @@ function fillRow(row, entry) {
   const riskLevel = risk === null ? "none" : call.abandon_risk >= HIGH_RISK ? "high" : call.abandon_risk >= 0.3 ? "elevated" : "low";
   const criticalTitles = call.critical.map((w) => `${w.rule_id}: ${w.title}`).join("; ");
   row.dataset.band = call.style_band || "";
+  row.querySelector(".call-link").setAttribute("aria-label", t("dash.open_call", { call: call.call_id, agent: call.agent }));
   setChildren(agentCell, el("span", { class: "agent-name", text: call.agent }),
     call.agent_id !== call.agent ? el("span", { class: "muted small", text: ` ${call.agent_id}` }) : null,
-    call.hard.length ? el("span", { class: "chip hard", title: call.hard.join("; "), text: "hard call" }) : null);
+    call.hard.length ? el("span", { class: "chip hard", title: call.hard.join("; "), text: t("dash.hard_call") }) : null);
   durationCell.textContent = fmtDuration(duration(entry));
-  setChildren(stressCell, call.stress_history.length ? sparkline(call.stress_history, { label: `Debtor stress trend, now ${stress}` }) : null,
+  setChildren(stressCell, call.stress_history.length ? sparkline(call.stress_history, { label: t("dash.stress_trend", { stress }) }) : null,
     el("span", { class: "num", text: ` ${stress}` }));
-  styleCell.replaceChildren(el("span", { class: "chip", "data-band": call.style_band || "", text: STYLE_LABELS[call.style_band] || "–" }));
+  styleCell.replaceChildren(el("span", { class: "chip", "data-band": call.style_band || "", text: call.style_band ? t(`style.${call.style_band}`) : "–" }));
   criticalCell.replaceChildren(call.critical.length
     ? el("span", { class: "badge critical", title: criticalTitles, "data-count": call.critical.length, text: String(call.critical.length) },
-      el("span", { class: "sr-only", text: ` open critical warnings: ${criticalTitles}` }))
+      el("span", { class: "sr-only", text: t("dash.open_critical", { titles: criticalTitles }) }))
     : el("span", { class: "muted", text: "0" }));
   riskCell.replaceChildren(el("span", { class: "risk", "data-level": riskLevel, text: risk === null ? "–" : `${risk}%` }));
 }
@@ -168,7 +178,7 @@ function renderAgents() {
   const list = [...agents.values()].sort((a, b) => b.attention.length - a.attention.length || a.agent.localeCompare(b.agent));
   $("agents").replaceChildren(...list.map((a) => el("tr", { "data-agent": a.agent_id },
     el("th", { scope: "row" }, a.agent, a.agent_id !== a.agent ? el("span", { class: "muted small", text: ` ${a.agent_id}` }) : null),
-    el("td", { class: "num" }, a.live_calls ? "yes" : "no"),
+    el("td", { class: "num" }, t(a.live_calls ? "dash.yes" : "dash.no")),
     el("td", { class: "num" }, String(a.calls)),
     el("td", { class: "num" }, fmtDuration(a.handle_time_s)),
     el("td", { class: "num" }, String(a.hard_calls)),
@@ -201,6 +211,13 @@ setInterval(() => {
   }
 }, 1000);
 
+startLanguage(browserLanguage());
+onLanguage(() => {
+  renderConnection();
+  renderCalls();
+  renderAgents();
+});
+renderConnection();
 renderCalls();
 renderAgents();
 connect();

@@ -1,9 +1,9 @@
 // Agent overlay: one call's live events from WS /calls/{id}/events, resumed by sequence number.
-import { STYLE_LABELS, apiFetch, el, fmtClock, fmtDuration, pageUrl, param, setChildren, sparkline, wsUrl } from "./common.js";
+import { apiFetch, el, fmtClock, fmtDuration, pageUrl, param, setChildren, sparkline, wsUrl } from "./common.js";
+import { browserLanguage, language, onLanguage, startLanguage, suggestLanguage, t } from "./i18n.js";
 
 const $ = (id) => document.getElementById(id);
 const SEVERITY_RANK = { critical: 3, warning: 2, info: 1 };
-const SPEAKER = { agent: "Agent", debtor: "Debtor" };
 const RECONNECT_MAX_MS = 5000;
 const CALL_ENDED = 1000;
 const NO_SUCH_CALL = 1008;
@@ -29,6 +29,10 @@ const utterances = new Map(); // "speaker:n" -> {li, final, start}
 const warnings = new Map(); // rule_id -> {event shown, occurrences, last confirmed event}
 const prompts = new Map(); // card_id -> event
 const sentiment = [];
+const latest = { style: null, stress: null, sentiment: null, abandon: null }; // redrawn on a change of language
+const connection = { state: "connecting", key: "conn.connecting", params: {} };
+let qaReady = false;
+let callLanguageKnown = false; // from the call's metadata or a call.language event; else from its finals
 let clock = 0;
 
 // ---- the event stream: resume from the last sequence number seen, never apply one twice ----
@@ -41,7 +45,7 @@ const stream = {
   provisionalShown: 0, // interim lines drawn (each later replaced by its final)
   connects: [], // the `since` of every (re)connect
   ended: false,
-  endedText: "",
+  endedWords: null, // [key, params] of the call.ended line
   attempts: 0,
   holdUntil: 0,
   timer: null,
@@ -55,7 +59,8 @@ function connect() {
   stream.socket = socket;
   socket.onopen = () => {
     stream.attempts = 0;
-    setConnection("live", stream.lastSeq ? `Live · resumed after event ${stream.lastSeq}` : "Live");
+    if (stream.lastSeq) setConnection("live", "overlay.live_resumed", { seq: stream.lastSeq });
+    else setConnection("live", "conn.live");
   };
   socket.onmessage = (message) => {
     if (socket !== stream.socket) return;
@@ -65,7 +70,7 @@ function connect() {
       return;
     }
     if (event.seq !== stream.lastSeq + 1) {
-      resume(4001, "Missed events"); // never skip one: reconnect from the last event applied
+      resume(4001, "overlay.missed"); // never skip one: reconnect from the last event applied
       return;
     }
     stream.lastSeq = event.seq;
@@ -77,18 +82,19 @@ function connect() {
     stream.socket = null;
     if (close.code === CALL_ENDED) {
       stream.ended = true;
-      setConnection("ended", stream.endedText || "Call ended");
+      setConnection("ended", ...(stream.endedWords || ["overlay.ended"]));
       return;
     }
-    scheduleReconnect(close.code === NO_SUCH_CALL ? `Waiting for call ${callId}` : "Connection lost");
+    scheduleReconnect(close.code === NO_SUCH_CALL ? "overlay.waiting_call" : "conn.lost");
   };
 }
 
+/** Reconnect after a backoff; `why` is the key of the words saying why. */
 function scheduleReconnect(why) {
   const backoff = Math.min(RECONNECT_MAX_MS, 250 * 2 ** stream.attempts);
   stream.attempts += 1;
   const delay = Math.max(backoff, stream.holdUntil - Date.now());
-  setConnection("reconnecting", `${why} · retrying in ${Math.ceil(delay / 1000)} s`);
+  setConnection("reconnecting", "conn.retrying", { why, s: Math.ceil(delay / 1000) });
   stream.timer = setTimeout(connect, delay);
 }
 
@@ -96,7 +102,7 @@ function scheduleReconnect(why) {
  * while; returns the last sequence number applied before the drop. */
 function dropConnection(offlineMs = 0) {
   stream.holdUntil = Date.now() + offlineMs;
-  if (stream.socket) resume(4000, "Connection dropped");
+  if (stream.socket) resume(4000, "overlay.dropped");
   return stream.lastSeq;
 }
 
@@ -104,14 +110,22 @@ function dropConnection(offlineMs = 0) {
 function resume(code, why) {
   const socket = stream.socket;
   stream.socket = null;
-  socket.close(code, why);
+  socket.close(code, t(why));
   scheduleReconnect(why);
 }
 
-function setConnection(state, text) {
+/** The connection line: its state and the key and params of its words (kept to redraw them). */
+function setConnection(state, key, params = {}) {
+  Object.assign(connection, { state, key, params });
+  renderConnection();
+}
+
+function renderConnection() {
   const conn = $("conn");
-  conn.dataset.state = state;
-  conn.textContent = text;
+  conn.dataset.state = connection.state;
+  const params = { call: callId, ...connection.params };
+  if (params.why) params.why = t(params.why, params);
+  conn.textContent = t(connection.key, params);
 }
 
 // ---- applying events ----
@@ -121,8 +135,13 @@ function apply(event) {
   $("clock").textContent = fmtDuration(clock);
   switch (event.type) {
     case "call.started": return callStarted(event);
-    case "transcript.partial":
-    case "transcript.final": return transcript(event);
+    case "call.language":
+      callLanguageKnown = true;
+      return suggestLanguage(event.language);
+    case "transcript.partial": return transcript(event);
+    case "transcript.final":
+      if (!callLanguageKnown) suggestLanguage(event.language);
+      return transcript(event);
     case "compliance.warning": return warning(event);
     case "prompt": return prompt(event);
     case "style": return style(event);
@@ -130,10 +149,13 @@ function apply(event) {
     case "sentiment": return sentimentScore(event);
     case "abandon_risk": return abandon(event);
     case "call.ended":
-      stream.endedText = `Call ended${event.reason === "end" ? "" : ` (${event.reason})`} after ${fmtDuration(event.duration)}`;
-      return setConnection("ended", stream.endedText);
-    case "qa.score": return qaScore();
-    case "call.error": return setConnection("error", `Problem on this call: ${event.message}`);
+      stream.endedWords = [event.reason === "end" ? "overlay.ended_after" : "overlay.ended_reason_after",
+        { reason: event.reason, duration: fmtDuration(event.duration) }];
+      return setConnection("ended", ...stream.endedWords);
+    case "qa.score":
+      qaReady = true;
+      return renderQaLine();
+    case "call.error": return setConnection("error", "overlay.call_error", { message: event.message });
     default: return undefined;
   }
 }
@@ -142,6 +164,15 @@ function callStarted(event) {
   const meta = { ...(event.metadata.custom_config || {}), ...event.metadata }; // Genesys: customConfig
   const agent = meta.agent || meta.agent_id;
   $("call-label").textContent = agent ? `${callId} · ${agent}` : callId;
+  if (meta.language) {
+    callLanguageKnown = true;
+    suggestLanguage(meta.language);
+  }
+}
+
+/** A speaker label that follows the page's language. */
+function who(speaker) {
+  return el("span", { class: `who ${speaker}`, "data-i18n": `speaker.${speaker}`, text: t(`speaker.${speaker}`) });
 }
 
 function transcript(event) {
@@ -156,7 +187,7 @@ function transcript(event) {
   }
   entry.final = final;
   if (!final) stream.provisionalShown += 1;
-  const label = el("span", { class: `who ${event.speaker}`, text: SPEAKER[event.speaker] || event.speaker });
+  const label = who(event.speaker);
   const time = el("span", { class: "utt-time", text: fmtClock(event.start) });
   let text;
   if (final) {
@@ -166,7 +197,7 @@ function transcript(event) {
     text = el("span", { class: "text" },
       el("span", { class: "stable", text: stable }),
       el("span", { class: "unstable", text: event.text.slice(stable.length) }),
-      el("span", { class: "sr-only", text: " (provisional)" }));
+      el("span", { class: "sr-only", "data-i18n": "overlay.provisional", text: t("overlay.provisional") }));
   }
   entry.li.className = `utt ${event.speaker} ${final ? "final" : "provisional"}`;
   entry.li.dataset.seq = String(event.seq);
@@ -217,20 +248,19 @@ function warningCard({ event, occurrences }) {
     "data-severity": event.severity, "aria-labelledby": `${id}-title`,
   },
   el("header", { class: "card-head" },
-    el("span", { class: `severity sev-${event.severity}`, text: event.severity.toUpperCase() }),
+    el("span", { class: `severity sev-${event.severity}`, text: t(`severity.${event.severity}`).toUpperCase() }),
     el("h3", { id: `${id}-title`, class: "card-title", text: event.title }),
-    event.status !== "confirmed" ? el("span", { class: "chip status", text: event.status }) : null,
+    event.status !== "confirmed" ? el("span", { class: "chip status", text: t(`status.${event.status}`) }) : null,
     occurrences > 1 ? el("span", { class: "chip", text: `×${occurrences}` }) : null),
   el("p", { class: "rule" },
     el("span", { class: "rule-id", text: event.rule_id }), " · ",
     el("cite", { class: "citation", text: event.citation }), ` · ${event.jurisdiction.toUpperCase()}`),
-  evidence ? el("blockquote", { class: "evidence" },
-    el("span", { class: `who ${evidence.speaker}`, text: SPEAKER[evidence.speaker] }),
-    ` “${evidence.quote}” `, el("span", { class: "utt-time", text: `at ${fmtClock(evidence.start)}` })) : null,
+  evidence ? el("blockquote", { class: "evidence" }, who(evidence.speaker),
+    ` “${evidence.quote}” `, el("span", { class: "utt-time", text: t("overlay.at", { time: fmtClock(evidence.start) }) })) : null,
   el("button", {
-    type: "button", class: "dismiss", "aria-label": `Dismiss warning ${event.rule_id}: ${event.title}`,
+    type: "button", class: "dismiss", "aria-label": t("overlay.dismiss_warning", { rule: event.rule_id, title: event.title }),
     onclick: () => { dismissed.warnings.add(event.rule_id); acknowledged.add(event.rule_id); persist(); renderWarnings(); },
-  }, "Dismiss"));
+  }, t("overlay.dismiss")));
 }
 
 const announced = new Set(); // critical rules the banner has already flashed for
@@ -243,7 +273,7 @@ function openCritical() {
 function renderCriticalBanner() {
   const open = openCritical();
   const banner = $("critical");
-  document.title = open.length ? `(!) ${open.length} critical · Recobra` : "Recobra · agent assist";
+  document.title = open.length ? t("overlay.title_critical", { n: open.length }) : t("overlay.title");
   if (!open.length) {
     banner.hidden = true;
     banner.replaceChildren();
@@ -251,17 +281,18 @@ function renderCriticalBanner() {
     return;
   }
   const latest = open.reduce((a, b) => (b.seq > a.seq ? b : a));
-  const more = open.length > 1 ? ` (+${open.length - 1} more)` : "";
+  const more = open.length > 1 ? t("overlay.more", { n: open.length - 1 }) : "";
   const text = `${latest.title} — ${latest.rule_id}${more}`;
-  if (banner.dataset.shown !== text) { // unchanged text is not re-announced
-    banner.dataset.shown = text;
+  const shown = `${language()}:${text}`;
+  if (banner.dataset.shown !== shown) { // unchanged text is not re-announced
+    banner.dataset.shown = shown;
     banner.replaceChildren(
-      el("strong", { text: "Critical compliance warning: " }),
+      el("strong", { text: t("overlay.critical_banner") }),
       el("span", { text }),
       el("button", {
         type: "button", class: "ack",
         onclick: () => { for (const e of openCritical()) acknowledged.add(e.rule_id); persist(); renderCriticalBanner(); },
-      }, "Acknowledge"));
+      }, t("overlay.acknowledge")));
   }
   banner.hidden = false;
   const fresh = open.filter((e) => !announced.has(e.rule_id));
@@ -291,78 +322,113 @@ function promptCard(event) {
   const id = `prompt-${event.card_id}`;
   return el("article", { class: "card prompt", id, "data-card": event.card_id, "aria-labelledby": `${id}-title` },
     el("header", { class: "card-head" }, el("h3", { id: `${id}-title`, class: "card-title", text: event.title })),
-    event.evidence ? el("blockquote", { class: "evidence" },
-      el("span", { class: `who ${event.evidence.speaker}`, text: SPEAKER[event.evidence.speaker] }),
-      ` “${event.evidence.quote}”`) : null,
-    el("p", { class: "say-label", text: "Say" }),
+    event.evidence ? el("blockquote", { class: "evidence" }, who(event.evidence.speaker), ` “${event.evidence.quote}”`) : null,
+    el("p", { class: "say-label", text: t("overlay.say") }),
     el("ul", { class: "say" }, event.say.map((line) => el("li", { text: line }))),
-    event.avoid.length ? el("p", { class: "avoid-label", text: "Avoid" }) : null,
+    event.avoid.length ? el("p", { class: "avoid-label", text: t("overlay.avoid") }) : null,
     event.avoid.length ? el("ul", { class: "avoid" }, event.avoid.map((line) => el("li", { text: line }))) : null,
     el("button", {
-      type: "button", class: "dismiss", "aria-label": `Dismiss prompt: ${event.title}`,
+      type: "button", class: "dismiss", "aria-label": t("overlay.dismiss_prompt", { title: event.title }),
       onclick: () => { dismissed.prompts.add(event.card_id); persist(); renderPrompts(); },
-    }, "Dismiss"));
+    }, t("overlay.dismiss")));
 }
 
-// ---- signals ----
+// ---- signals (each drawn from its latest event, again on a change of language) ----
+
+/** Reasons in the page's language: each reason's text in it, else the event's own (the call's language). */
+function reasonItems(event) {
+  const details = event.reason_details || [];
+  return event.reasons.map((text, i) => el("li", { text: details[i]?.text[language()] ?? text }));
+}
+
+/** A chip, meter and text for a signal with no reading yet. */
+function waiting(chipId, meterId) {
+  $(chipId).textContent = t("overlay.waiting");
+  if (meterId) $(meterId).setAttribute("aria-valuetext", t("overlay.no_reading"));
+}
 
 function style(event) {
-  const label = STYLE_LABELS[event.band] || event.band;
+  latest.style = event;
+  if (!event) return waiting("style-band", "style-gauge");
+  const label = t(`style.${event.band}`);
   const chip = $("style-band");
   chip.textContent = label;
   chip.dataset.band = event.band;
   const gauge = $("style-gauge");
   gauge.setAttribute("aria-valuenow", event.index.toFixed(2));
-  gauge.setAttribute("aria-valuetext", `${label} (${event.index.toFixed(2)} on -1 passive to +1 aggressive)`);
+  gauge.setAttribute("aria-valuetext", t("overlay.gauge_text", { label, index: event.index.toFixed(2) }));
   const marker = $("style-marker");
   marker.hidden = false;
   marker.style.left = `${((event.index + 1) / 2) * 100}%`;
-  $("style-reasons").replaceChildren(...event.reasons.map((r) => el("li", { text: r })));
+  $("style-reasons").replaceChildren(...reasonItems(event));
 }
 
 function stress(event) {
-  if (event.speaker !== "debtor") return;
+  if (event && event.speaker !== "debtor") return;
+  latest.stress = event;
+  if (!event) return waiting("stress-value", "stress-bar");
   const level = Math.round(event.level);
   $("stress-value").textContent = `${level} / 100`;
   const bar = $("stress-bar");
   bar.setAttribute("aria-valuenow", String(level));
-  bar.setAttribute("aria-valuetext", `${level} of 100`);
+  bar.setAttribute("aria-valuetext", t("overlay.of_100", { level }));
   bar.dataset.level = level >= 70 ? "high" : level >= 40 ? "elevated" : "low";
   $("stress-fill").style.width = `${level}%`;
   const trend = event.trend;
-  $("stress-trend").textContent = Math.abs(trend) < 1 ? "Steady"
-    : `${trend > 0 ? "Rising" : "Falling"} ${Math.abs(trend).toFixed(0)} points a minute`;
+  const n = Math.abs(trend).toFixed(0);
+  $("stress-trend").textContent = Math.abs(trend) < 1 ? t("overlay.steady") : t(trend > 0 ? "overlay.rising" : "overlay.falling", { n });
 }
 
 function sentimentScore(event) {
   if (event.speaker !== "debtor") return;
   sentiment.push(event.score);
-  $("sentiment-value").textContent = `${event.label} (${event.score >= 0 ? "+" : ""}${event.score.toFixed(2)})`;
+  renderSentiment(event);
+}
+
+function renderSentiment(event) {
+  latest.sentiment = event;
+  if (!event) return waiting("sentiment-value");
+  $("sentiment-value").textContent = `${t(`sentiment.${event.label}`)} (${event.score >= 0 ? "+" : ""}${event.score.toFixed(2)})`;
   $("sentiment-value").dataset.label = event.label;
   const recent = sentiment.slice(-30);
-  const trend = recent.length > 1 ? recent[recent.length - 1] - recent[0] : 0;
-  const words = trend > 0.2 ? "improving" : trend < -0.2 ? "worsening" : "steady";
+  const change = recent.length > 1 ? recent[recent.length - 1] - recent[0] : 0;
+  const trend = t(change > 0.2 ? "trend.improving" : change < -0.2 ? "trend.worsening" : "trend.steady");
   $("sentiment-spark").replaceChildren(sparkline(recent, {
-    min: -1, max: 1, width: 220, height: 36, label: `Debtor sentiment over the last ${recent.length} utterances: ${words}`,
+    min: -1, max: 1, width: 220, height: 36, label: t("overlay.sentiment_spark", { n: recent.length, trend }),
   }));
 }
 
 function abandon(event) {
+  latest.abandon = event;
+  if (!event) return waiting("abandon-value", "abandon-bar");
   const pct = Math.round(event.risk * 100);
   const level = event.risk >= 0.5 ? "high" : event.risk >= 0.3 ? "elevated" : "low";
   $("abandon-signal").dataset.level = level;
-  $("abandon-value").textContent = `${pct}%${level === "high" ? " · act now" : ""}`;
+  $("abandon-value").textContent = `${pct}%${level === "high" ? t("overlay.act_now") : ""}`;
   const bar = $("abandon-bar");
   bar.setAttribute("aria-valuenow", String(pct));
-  bar.setAttribute("aria-valuetext", `${pct} percent, ${level}`);
+  bar.setAttribute("aria-valuetext", t("overlay.risk_text", { pct, level: t(`level.${level}`) }));
   $("abandon-fill").style.width = `${pct}%`;
-  $("abandon-reasons").replaceChildren(...event.reasons.map((r) => el("li", { text: r })));
+  $("abandon-reasons").replaceChildren(...reasonItems(event));
 }
 
-function qaScore() {
+function renderQaLine() {
   const line = $("qa-line");
-  line.replaceChildren("QA scorecard ready: ", el("a", { href: `${pageUrl("qa.html")}#call=${encodeURIComponent(callId)}`, text: "open the review" }));
-  line.hidden = false;
+  line.replaceChildren(t("overlay.qa_ready"),
+    el("a", { href: `${pageUrl("qa.html")}#call=${encodeURIComponent(callId)}`, text: t("overlay.qa_open") }));
+  line.hidden = !qaReady;
+}
+
+/** Redraw everything built from events in the page's (new) language. */
+function redraw() {
+  renderConnection();
+  style(latest.style);
+  stress(latest.stress);
+  renderSentiment(latest.sentiment);
+  abandon(latest.abandon);
+  renderWarnings();
+  renderPrompts();
+  renderQaLine();
 }
 
 // ---- no call chosen: list the live calls ----
@@ -370,7 +436,7 @@ function qaScore() {
 async function showPicker() {
   $("picker").hidden = false;
   $("picker-dashboard").href = pageUrl("dashboard.html");
-  setConnection("idle", "No call selected");
+  setConnection("idle", "overlay.no_call");
   const refresh = async () => {
     try {
       const calls = await (await apiFetch("/calls")).json();
@@ -379,18 +445,19 @@ async function showPicker() {
         ` · ${c.protocol} · ${fmtDuration(c.t)}`)));
       $("picker-empty").hidden = calls.length > 0;
     } catch (error) {
-      setConnection("error", `Cannot list calls: ${error.message}`);
+      setConnection("error", "overlay.cannot_list", { message: error.message });
     }
   };
   await refresh();
   setInterval(refresh, 3000);
 }
 
+startLanguage(browserLanguage());
+onLanguage(redraw);
 if (callId) {
   $("overlay").hidden = false;
   $("call-label").textContent = callId;
-  renderWarnings();
-  renderPrompts();
+  redraw();
   connect();
 } else {
   showPicker();

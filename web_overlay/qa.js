@@ -1,28 +1,23 @@
 // QA review page: list scored calls, open one (transcript beside its scorecard), override an item.
 // Talks to the QA REST API under ../api/ ; a `token` query parameter is sent as a Bearer token.
+import { browserLanguage, onLanguage, pick, startLanguage, t, tn } from "./i18n.js";
 
 const API = new URL("../api/", location.href);
 const TOKEN = new URLSearchParams(location.search).get("token");
 const PAGE_SIZE = 100;
 const FILTERS = ["category", "band", "compliance_fail", "agent", "date_from", "date_to"];
 const REVIEWER_KEY = "recobra.qa.reviewer";
-const RESULT_LABEL = { pass: "Pass", fail: "Fail", na: "N/A" };
-const BAND_LABEL = {
-  meets_standard: "Meets standard",
-  coaching: "Coaching",
-  below_standard: "Below standard",
-  compliance_fail: "Compliance fail",
-  not_scored: "Not scored",
-};
+const RESULTS = ["pass", "fail", "na"];
+const resultLabel = (result) => (RESULTS.includes(result) ? t(`result.${result}`) : result);
 const COLUMNS = [
-  { key: "started_at", label: "Started", cell: (c) => fmtDateTime(c.started_at) },
-  { key: "id", label: "Call", cell: (c) => h("a", { href: `#call=${encodeURIComponent(c.id)}` }, c.id) },
-  { key: "agent_id", label: "Agent", cell: (c) => c.agent_id || "—" },
-  { key: "duration", label: "Duration", cell: (c) => fmtClock(c.duration) },
-  { key: "score", label: "Score", cell: (c) => fmtScore(c.score) },
-  { key: "band", label: "Band", cell: (c) => bandBadge(c.band) },
-  { key: "primary_category", label: "Category", cell: (c) => categoryCell(c) },
-  { key: "compliance_fail", label: "Compliance", cell: (c) => gateText(c.compliance_fail) },
+  { key: "started_at", words: "qa.started", cell: (c) => fmtDateTime(c.started_at) },
+  { key: "id", words: "qa.call", cell: (c) => h("a", { href: `#call=${encodeURIComponent(c.id)}` }, c.id) },
+  { key: "agent_id", words: "qa.agent", cell: (c) => c.agent_id || "—" },
+  { key: "duration", words: "qa.duration", cell: (c) => fmtClock(c.duration) },
+  { key: "score", words: "qa.score", cell: (c) => fmtScore(c.score) },
+  { key: "band", words: "qa.band_col", cell: (c) => bandBadge(c.band) },
+  { key: "primary_category", words: "qa.category", cell: (c) => categoryCell(c) },
+  { key: "compliance_fail", words: "qa.compliance", cell: (c) => gateText(c.compliance_fail) },
 ];
 
 const state = { rows: [], offset: 0, more: false, sort: { key: "started_at", dir: "descending" }, detail: null, lastOpened: null, ticket: 0 };
@@ -44,6 +39,13 @@ function h(tag, attrs = {}, ...children) {
 }
 
 const pretty = (code) => (code ? code.charAt(0).toUpperCase() + code.slice(1).replaceAll("_", " ") : "—");
+/** A code's words: from the page's words (`prefix.code`), else the service's titles, else the code made readable. */
+function label(code, prefix, titles = {}) {
+  if (!code) return "—";
+  const key = `${prefix}.${code}`;
+  const own = t(key);
+  return own !== key ? own : pick(titles[code], pretty(code));
+}
 
 function fmtClock(seconds) {
   if (seconds === null || seconds === undefined) return "—";
@@ -53,23 +55,23 @@ function fmtClock(seconds) {
 
 function fmtDateTime(iso) {
   if (!iso) return "—";
-  return new Date(iso).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+  return new Date(iso).toLocaleString(document.documentElement.lang, { dateStyle: "medium", timeStyle: "short" });
 }
 
 const fmtScore = (score) => (score === null || score === undefined ? "—" : String(score));
-const gateText = (failed) => (failed === null || failed === undefined ? "—" : failed ? "Failed" : "Passed");
+const gateText = (failed) => (failed === null || failed === undefined ? "—" : t(failed ? "qa.failed" : "qa.passed"));
 
 function bandBadge(band) {
-  return h("span", { class: `badge band-${band || "none"}` }, band ? BAND_LABEL[band] || pretty(band) : "—");
+  return h("span", { class: `badge band-${band || "none"}` }, label(band, "band"));
 }
 
 function resultBadge(result) {
-  return h("span", { class: `badge result-${result}` }, RESULT_LABEL[result] || result);
+  return h("span", { class: `badge result-${result}` }, resultLabel(result));
 }
 
 function categoryCell(c) {
   if (!c.contact && !c.primary_category) return "—";
-  return [pretty(c.primary_category || c.contact), c.primary_category ? h("span", { class: "muted" }, ` · ${pretty(c.contact)}`) : null];
+  return [label(c.primary_category || c.contact, "code"), c.primary_category ? h("span", { class: "muted" }, ` · ${label(c.contact, "code")}`) : null];
 }
 
 function say(message) {
@@ -104,7 +106,7 @@ async function api(path, init = {}) {
   try {
     resp = await fetch(new URL(path, API), { ...init, headers });
   } catch (err) {
-    throw new ApiError(0, `The QA service cannot be reached (${err.message}).`);
+    throw new ApiError(0, t("qa.unreachable", { message: err.message }));
   }
   if (!resp.ok) {
     let reason = resp.statusText;
@@ -113,7 +115,7 @@ async function api(path, init = {}) {
     } catch {
       /* not JSON: keep the status text */
     }
-    if (resp.status === 401 || resp.status === 403) reason = `Not authorised (${reason}). Open this page with ?token=<your token>.`;
+    if (resp.status === 401 || resp.status === 403) reason = t("qa.not_authorised", { reason });
     throw new ApiError(resp.status, reason);
   }
   return resp.json();
@@ -171,7 +173,7 @@ function updateCsvLink(filters) {
 async function loadCalls({ append = false } = {}) {
   const filters = formFilters();
   if (filters.date_from && filters.date_to && filters.date_from > filters.date_to) {
-    showError("The “From” date is after the “To” date.");
+    showError(t("qa.dates_reversed"));
     return;
   }
   const params = apiParams(filters);
@@ -179,7 +181,7 @@ async function loadCalls({ append = false } = {}) {
   params.set("offset", String(append ? state.offset : 0));
   rememberFilters(filters);
   updateCsvLink(filters);
-  say("Loading calls…");
+  say(t("qa.loading_calls"));
   const ticket = ++state.ticket;
   try {
     const page = await api(`calls?${params}`);
@@ -190,9 +192,9 @@ async function loadCalls({ append = false } = {}) {
     state.more = page.length === PAGE_SIZE;
     learnCodes(page);
     renderCalls();
-    say(`${state.rows.length} call${state.rows.length === 1 ? "" : "s"} listed.`);
+    say(tn("qa.listed", state.rows.length));
   } catch (err) {
-    showError(`Could not load calls: ${err.message}`);
+    showError(t("qa.load_failed", { message: err.message }));
     say("");
   }
 }
@@ -245,10 +247,10 @@ function renderHead() {
               state.sort = { key: col.key, dir: next };
               renderCalls();
               document.querySelector(`#calls-head button[data-key="${col.key}"]`).focus();
-              say(`Sorted by ${col.label}, ${next}.`);
+              say(t("qa.sorted_by", { column: t(col.words), dir: t(`qa.${next}`) }));
             },
           },
-          col.label,
+          t(col.words),
           h("span", { class: "sort-mark", "aria-hidden": "true" }, active ? (state.sort.dir === "ascending" ? " ▲" : " ▼") : " ↕"),
         ),
       );
@@ -264,14 +266,15 @@ function renderCalls() {
       h(
         "tr",
         { dataset: { call: c.id }, class: c.compliance_fail ? "row-fail" : null },
-        COLUMNS.map((col) => h(col.key === "id" ? "th" : "td", { "data-label": col.label, scope: col.key === "id" ? "row" : null }, h("span", {}, col.cell(c)))),
+        COLUMNS.map((col) => h(col.key === "id" ? "th" : "td", { "data-label": t(col.words), scope: col.key === "id" ? "row" : null }, h("span", {}, col.cell(c)))),
       ),
     ),
   );
   const n = rows.length;
+  const column = t(COLUMNS.find((c) => c.key === state.sort.key).words).toLowerCase();
   $("calls-caption").textContent = n
-    ? `${n} scored call${n === 1 ? "" : "s"}${state.more ? " (more available)" : ""}, sorted by ${COLUMNS.find((c) => c.key === state.sort.key).label.toLowerCase()}, ${state.sort.dir}`
-    : "No calls match these filters.";
+    ? tn("qa.caption", n, { more: state.more ? t("qa.more_available") : "", column, dir: t(`qa.${state.sort.dir}`) })
+    : t("qa.no_match");
   $("more").hidden = !state.more;
 }
 
@@ -286,19 +289,19 @@ async function openCall(id) {
   state.lastOpened = id;
   $("list-view").hidden = true;
   $("detail-view").hidden = false;
-  $("call-title").textContent = `Call ${id}`;
+  $("call-title").textContent = t("qa.call_id", { id });
   for (const part of ["call-summary", "category", "warnings", "scorecard", "audit", "events", "transcript"]) $(part).replaceChildren();
-  say(`Loading call ${id}…`);
+  say(t("qa.loading_call", { id }));
   try {
     state.detail = await api(`calls/${encodeURIComponent(id)}`);
     showError("");
   } catch (err) {
-    showError(err.status === 404 ? `There is no stored call “${id}”.` : `Could not load call ${id}: ${err.message}`);
+    showError(err.status === 404 ? t("qa.no_such_call", { id }) : t("qa.call_failed", { id, message: err.message }));
     say("");
     return;
   }
   renderDetail();
-  say(`Call ${id} loaded.`);
+  say(t("qa.call_loaded", { id }));
   $("call-title").focus();
 }
 
@@ -324,7 +327,7 @@ function renderSummary(d) {
     h(
       "div",
       { class: "score-box", id: "score-box" },
-      h("span", { class: "score-label" }, "Score"),
+      h("span", { class: "score-label" }, t("qa.score")),
       h("span", { class: "score-value", id: "call-score" }, card && card.score !== null ? `${card.score}` : "—"),
       h("span", { class: "score-of" }, card && card.score !== null ? "/ 100" : ""),
       bandBadge(card ? card.band : c.band),
@@ -332,90 +335,90 @@ function renderSummary(d) {
     h(
       "dl",
       { class: "facts" },
-      fact("Started", fmtDateTime(c.started_at)),
-      fact("Agent", c.agent_id || "—"),
-      fact("Duration", fmtClock(c.duration)),
-      fact("Language", (c.language || "—").toUpperCase()),
-      fact("Status", pretty(c.status)),
-      fact("Compliance gate", gateText(card ? card.compliance_fail : c.compliance_fail)),
+      fact(t("qa.started"), fmtDateTime(c.started_at)),
+      fact(t("qa.agent"), c.agent_id || "—"),
+      fact(t("qa.duration"), fmtClock(c.duration)),
+      fact(t("qa.language"), (c.language || "—").toUpperCase()),
+      fact(t("qa.status"), label(c.status, "call_status")),
+      fact(t("qa.gate"), gateText(card ? card.compliance_fail : c.compliance_fail)),
     ),
   );
 }
 
 /** A button that jumps to the transcript where a quote was said. */
-function quoteButton(q, label = null) {
+function quoteButton(q) {
   return h(
     "button",
     { type: "button", class: "quote", onclick: () => jumpTo(q) },
-    h("span", { class: "visually-hidden" }, "Jump to transcript at "),
+    h("span", { class: "visually-hidden" }, t("qa.jump")),
     h("time", {}, fmtClock(q.start)),
     " ",
-    h("span", { class: `who who-${q.speaker}` }, pretty(q.speaker)),
-    label ? ` · ${label}` : null,
+    h("span", { class: `who who-${q.speaker}` }, label(q.speaker, "speaker")),
     h("q", {}, q.quote),
   );
 }
 
-function detailsText(details) {
+function detailsText(details, titles) {
   const parts = [];
   if (details.amount !== undefined && details.amount !== null) parts.push(`${details.amount}${details.currency ? ` ${details.currency}` : ""}`);
-  if (details.date || details.date_text) parts.push(`on ${details.date || details.date_text}`);
-  if (details.time) parts.push(`at ${details.time}`);
-  if (details.method) parts.push(`by ${pretty(details.method).toLowerCase()}`);
-  if (details.kind) parts.push(pretty(details.kind).toLowerCase());
+  if (details.date || details.date_text) parts.push(t("qa.on", { date: details.date || details.date_text }));
+  if (details.time) parts.push(t("qa.at", { time: details.time }));
+  if (details.method) parts.push(t("qa.by", { method: label(details.method, "code", titles).toLowerCase() }));
+  if (details.kind) parts.push(label(details.kind, "code", titles).toLowerCase());
   return parts.join(" ");
 }
 
 function renderCategory(cat) {
+  const titles = cat?.titles || {};
   if (!cat) {
-    $("category").replaceChildren(h("p", { class: "muted" }, "Not categorised yet."));
+    $("category").replaceChildren(h("p", { class: "muted" }, t("qa.not_categorised")));
     return;
   }
   $("category").replaceChildren(
     h(
       "dl",
       { class: "facts" },
-      fact("Contact", h("span", { id: "category-contact" }, pretty(cat.contact))),
-      fact("Primary outcome", h("span", { id: "category-primary" }, pretty(cat.primary))),
-      fact("Language", (cat.language || "—").toUpperCase()),
+      fact(t("qa.contact"), h("span", { id: "category-contact" }, label(cat.contact, "code", titles))),
+      fact(t("qa.primary"), h("span", { id: "category-primary" }, label(cat.primary, "code", titles))),
+      fact(t("qa.language"), (cat.language || "—").toUpperCase()),
     ),
-    cat.contact_cue ? h("p", { class: "cue" }, "Contact evidence: ", quoteButton(cat.contact_cue)) : null,
+    cat.contact_cue ? h("p", { class: "cue" }, t("qa.contact_evidence"), quoteButton(cat.contact_cue)) : null,
     cat.outcomes.length
       ? h(
           "ul",
-          { class: "outcomes", "aria-label": "Outcomes" },
+          { class: "outcomes", "aria-label": t("qa.outcomes") },
           cat.outcomes.map((o) =>
             h(
               "li",
               { dataset: { code: o.code } },
-              h("strong", {}, pretty(o.code)),
-              detailsText(o.details || {}) ? h("span", { class: "details" }, ` — ${detailsText(o.details)}`) : null,
+              h("strong", {}, label(o.code, "code", titles)),
+              detailsText(o.details || {}, titles) ? h("span", { class: "details" }, ` — ${detailsText(o.details, titles)}`) : null,
               o.cue ? h("div", {}, quoteButton(o.cue)) : null,
             ),
           ),
         )
-      : h("p", { class: "muted" }, "No outcome recognised."),
+      : h("p", { class: "muted" }, t("qa.no_outcome")),
   );
 }
 
 function renderWarnings(d) {
   const warnings = d.warnings; // those standing at the end of the call (the server applies status changes)
   if (!warnings.length) {
-    $("warnings").replaceChildren(h("p", { class: "muted" }, "No compliance warnings on this call."));
+    $("warnings").replaceChildren(h("p", { class: "muted" }, t("qa.no_warnings")));
     return;
   }
   $("warnings").replaceChildren(
     h(
       "ul",
       { class: "warnings" },
-      warnings.map(({ payload: w, t }) =>
+      warnings.map(({ payload: w, t: at }) =>
         h(
           "li",
           { class: `warning severity-${w.severity}` },
-          h("span", { class: `badge severity-${w.severity}` }, pretty(w.severity)),
+          h("span", { class: `badge severity-${w.severity}` }, label(w.severity, "severity")),
           " ",
           h("strong", {}, w.title || w.rule_id),
-          h("span", { class: "muted" }, ` ${w.rule_id}${w.citation ? ` · ${w.citation}` : ""} · ${fmtClock(t)}`),
+          h("span", { class: "muted" }, ` ${w.rule_id}${w.citation ? ` · ${w.citation}` : ""} · ${fmtClock(at)}`),
           w.evidence ? h("div", {}, quoteButton(w.evidence)) : null,
         ),
       ),
@@ -432,7 +435,7 @@ function latestOverrides(overrides) {
 function renderScorecard(d) {
   const card = d.scorecard;
   if (!card) {
-    $("scorecard").replaceChildren(h("p", { class: "muted" }, "This call has not been scored yet."));
+    $("scorecard").replaceChildren(h("p", { class: "muted" }, t("qa.not_scored")));
     return;
   }
   const reviewed = latestOverrides(d.overrides);
@@ -446,10 +449,10 @@ function renderScorecard(d) {
     h(
       "section",
       { class: "card-section", "aria-labelledby": "section-gate" },
-      h("h4", { id: "section-gate" }, "Compliance gate", h("span", { class: "section-score" }, card.compliance_fail ? "Failed" : "Passed")),
+      h("h4", { id: "section-gate" }, t("qa.gate"), h("span", { class: "section-score" }, gateText(card.compliance_fail))),
       card.gate.length
         ? h("ul", { class: "items" }, card.gate.map((g) => itemView(g, reviewed[g.id])))
-        : h("p", { class: "muted" }, "No critical compliance warning: the gate is passed."),
+        : h("p", { class: "muted" }, t("qa.gate_passed")),
     ),
     ...sections.map((s) => {
       const totals = card.sections[s.id] || { earned: 0, applicable: 0 };
@@ -459,8 +462,8 @@ function renderScorecard(d) {
         h(
           "h4",
           { id: `section-${s.id}` },
-          pretty(s.id),
-          h("span", { class: "section-score" }, totals.applicable ? `${totals.earned} / ${totals.applicable} pts` : "not applicable"),
+          pick((card.section_titles || {})[s.id], pretty(s.id)),
+          h("span", { class: "section-score" }, totals.applicable ? t("qa.section_points", totals) : t("qa.not_applicable")),
         ),
         h("ul", { class: "items" }, s.items.map((i) => itemView(i, reviewed[i.id]))),
       );
@@ -477,25 +480,25 @@ function itemView(item, override) {
     h(
       "div",
       { class: "item-head" },
-      h("span", { class: "item-title", id: titleId }, h("span", { class: "item-id" }, item.id), ` ${item.title}`),
-      item.points ? h("span", { class: "points" }, `${item.points} pts`) : null,
+      h("span", { class: "item-title", id: titleId }, h("span", { class: "item-id" }, item.id), ` ${pick(item.titles, item.title)}`),
+      item.points ? h("span", { class: "points" }, t("qa.points", { n: item.points })) : null,
       resultBadge(item.result),
     ),
     h("p", { class: "why" }, item.why),
-    item.evidence.length ? h("ul", { class: "evidence", "aria-label": `Evidence for ${item.id}` }, item.evidence.map((q) => h("li", {}, quoteButton(q)))) : null,
+    item.evidence.length ? h("ul", { class: "evidence", "aria-label": t("qa.evidence_for", { id: item.id }) }, item.evidence.map((q) => h("li", {}, quoteButton(q)))) : null,
     override
       ? h(
           "p",
           { class: "overridden" },
-          h("strong", {}, "Reviewed: "),
-          `${RESULT_LABEL[override.old_result] || override.old_result} → ${RESULT_LABEL[override.new_result] || override.new_result} by ${override.reviewer}, ${fmtDateTime(override.at)}. `,
+          h("strong", {}, t("qa.reviewed")),
+          t("qa.reviewed_by", { old: resultLabel(override.old_result), new: resultLabel(override.new_result), reviewer: override.reviewer, at: fmtDateTime(override.at) }),
           h("q", { class: "comment" }, override.comment),
         )
       : null,
     h(
       "button",
       { type: "button", class: "override-toggle", "aria-expanded": "false", "aria-controls": formId, onclick: (e) => toggleForm(e.currentTarget, true) },
-      "Override…",
+      t("qa.override"),
       h("span", { class: "visually-hidden" }, ` ${item.id}`),
     ),
     overrideForm(item, formId),
@@ -510,21 +513,21 @@ function overrideForm(item, formId) {
     h(
       "fieldset",
       {},
-      h("legend", {}, `New result for ${item.id}`),
-      Object.entries(RESULT_LABEL).map(([value, label]) =>
-        h("label", { class: "radio" }, h("input", { type: "radio", name, value, checked: value === item.result, required: true }), ` ${label}`),
+      h("legend", {}, t("qa.new_result", { id: item.id })),
+      RESULTS.map((value) =>
+        h("label", { class: "radio" }, h("input", { type: "radio", name, value, checked: value === item.result, required: true }), ` ${resultLabel(value)}`),
       ),
     ),
-    h("label", { for: `${formId}-reviewer` }, "Reviewer"),
+    h("label", { for: `${formId}-reviewer` }, t("qa.reviewer")),
     h("input", { id: `${formId}-reviewer`, name: "reviewer", required: true, maxlength: 128, autocomplete: "username" }),
-    h("label", { for: `${formId}-comment` }, "Reason"),
+    h("label", { for: `${formId}-comment` }, t("qa.reason")),
     h("textarea", { id: `${formId}-comment`, name: "comment", required: true, maxlength: 4000, rows: 3 }),
     h("p", { class: "form-error", role: "alert" }),
     h(
       "div",
       { class: "actions" },
-      h("button", { type: "submit", class: "primary" }, "Save override"),
-      h("button", { type: "button", onclick: () => toggleForm(form.parentElement.querySelector(".override-toggle"), false) }, "Cancel"),
+      h("button", { type: "submit", class: "primary" }, t("qa.save")),
+      h("button", { type: "button", onclick: () => toggleForm(form.parentElement.querySelector(".override-toggle"), false) }, t("qa.cancel")),
     ),
   );
   form.addEventListener("keydown", (e) => {
@@ -555,7 +558,7 @@ async function submitOverride(event, item) {
   };
   const error = form.querySelector(".form-error");
   if (!body.reviewer || !body.comment) {
-    error.textContent = "A reviewer name and a reason are both required.";
+    error.textContent = t("qa.both_required");
     return;
   }
   const submit = form.querySelector("button[type=submit]");
@@ -577,17 +580,17 @@ async function submitOverride(event, item) {
     renderScorecard(d);
     renderAudit(d.overrides);
     const o = out.override;
-    say(`${item.id} set to ${RESULT_LABEL[o.new_result]} by ${o.reviewer}; score ${fmtScore(o.old_score)} → ${fmtScore(o.new_score)}.`);
+    say(t("qa.saved", { id: item.id, result: resultLabel(o.new_result), reviewer: o.reviewer, old: fmtScore(o.old_score), new: fmtScore(o.new_score) }));
     document.querySelector(`#item-${CSS.escape(item.id)} .override-toggle`).focus();
   } catch (err) {
-    error.textContent = `Not saved: ${err.message}`;
+    error.textContent = t("qa.not_saved", { message: err.message });
     submit.disabled = false;
   }
 }
 
 function renderAudit(overrides) {
   if (!overrides.length) {
-    $("audit").replaceChildren(h("p", { class: "muted" }, "No reviewer has changed this scorecard."));
+    $("audit").replaceChildren(h("p", { class: "muted" }, t("qa.no_overrides")));
     return;
   }
   $("audit").replaceChildren(
@@ -597,8 +600,8 @@ function renderAudit(overrides) {
       h(
         "table",
         { class: "audit" },
-        h("caption", { class: "visually-hidden" }, "Reviewer overrides, oldest first"),
-        h("thead", {}, h("tr", {}, ["When", "Reviewer", "Item", "Result", "Score", "Reason"].map((t) => h("th", { scope: "col" }, t)))),
+        h("caption", { class: "visually-hidden" }, t("qa.audit_caption")),
+        h("thead", {}, h("tr", {}, ["qa.when", "qa.reviewer", "qa.item", "qa.result", "qa.score", "qa.reason"].map((k) => h("th", { scope: "col" }, t(k))))),
         h(
           "tbody",
           {},
@@ -606,12 +609,12 @@ function renderAudit(overrides) {
             h(
               "tr",
               {},
-              h("td", { "data-label": "When" }, fmtDateTime(o.at)),
-              h("td", { "data-label": "Reviewer" }, o.reviewer),
-              h("td", { "data-label": "Item" }, o.item_id),
-              h("td", { "data-label": "Result" }, `${RESULT_LABEL[o.old_result] || o.old_result} → ${RESULT_LABEL[o.new_result] || o.new_result}`),
-              h("td", { "data-label": "Score" }, `${fmtScore(o.old_score)} → ${fmtScore(o.new_score)}`),
-              h("td", { "data-label": "Reason" }, o.comment),
+              h("td", { "data-label": t("qa.when") }, fmtDateTime(o.at)),
+              h("td", { "data-label": t("qa.reviewer") }, o.reviewer),
+              h("td", { "data-label": t("qa.item") }, o.item_id),
+              h("td", { "data-label": t("qa.result") }, `${resultLabel(o.old_result)} → ${resultLabel(o.new_result)}`),
+              h("td", { "data-label": t("qa.score") }, `${fmtScore(o.old_score)} → ${fmtScore(o.new_score)}`),
+              h("td", { "data-label": t("qa.reason") }, o.comment),
             ),
           ),
         ),
@@ -634,7 +637,7 @@ function renderEvents(events) {
 
 function renderTranscript(utterances) {
   if (!utterances.length) {
-    $("transcript").replaceChildren(h("li", { class: "muted" }, "Nobody spoke on this call."));
+    $("transcript").replaceChildren(h("li", { class: "muted" }, t("qa.nobody_spoke")));
     return;
   }
   $("transcript").replaceChildren(
@@ -642,7 +645,7 @@ function renderTranscript(utterances) {
       h(
         "li",
         { id: `utt-${u.seq}`, class: `utt speaker-${u.speaker}`, tabindex: "-1", dataset: { start: u.start, end: u.end, speaker: u.speaker } },
-        h("span", { class: `who who-${u.speaker}` }, pretty(u.speaker)),
+        h("span", { class: `who who-${u.speaker}` }, label(u.speaker, "speaker")),
         " ",
         h("time", {}, fmtClock(u.start)),
         h("p", { lang: u.language || null }, u.text),
@@ -680,13 +683,13 @@ function showList() {
   $("detail-view").hidden = true;
   $("list-view").hidden = false;
   state.detail = null;
-  document.title = "QA review · Recobra";
+  document.title = t("qa.title");
 }
 
 async function route() {
   const id = hashCallId();
   if (id) {
-    document.title = `Call ${id} · QA review · Recobra`;
+    document.title = t("qa.title_call", { id });
     await openCall(id);
     return;
   }
@@ -696,7 +699,20 @@ async function route() {
   (opened || $("list-title")).focus();
 }
 
+/** Redraw what the page built in the (new) language; the open call keeps its place. */
+function redraw() {
+  renderCalls();
+  const id = hashCallId();
+  document.title = id ? t("qa.title_call", { id }) : t("qa.title");
+  if (state.detail) {
+    $("call-title").textContent = t("qa.call_id", { id: state.detail.call.id });
+    renderDetail();
+  }
+}
+
 function start() {
+  startLanguage(browserLanguage());
+  onLanguage(redraw);
   restoreFilters();
   $("filters").addEventListener("submit", (e) => {
     e.preventDefault();
