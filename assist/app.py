@@ -16,6 +16,7 @@ from assist.analysis.pipeline import build_analysers
 from assist.analysis.rulepacks import validate_all_packs
 from assist.analysis.sentiment import check_sentiment_model
 from assist.api_qa import router as qa_router
+from assist.api_recording import router as recording_router
 from assist.auth import (
     Authenticator,
     AuthMiddleware,
@@ -29,6 +30,7 @@ from assist.hub import EventHub, SlowSubscriber, stored_events
 from assist.ingest import CallRegistry, end_calls_on_signal, serve_ingest
 from assist.metrics import Metrics
 from assist.privacy import Redactor
+from assist.recording_store import Recordings
 from assist.session import CallSession
 from assist.settings import Settings, get_settings
 from assist.storage.recorder import Recorder
@@ -55,6 +57,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings.recorder_max_pending, settings.node_id, settings.node_heartbeat_s, settings.node_ttl_s,
         )
         app.state.db = registry.db = await app.state.recorder.start()
+        app.state.recordings = Recordings(settings, app.state.db)
+        await asyncio.to_thread(app.state.recordings.purge)
         interrupted = await app.state.recorder.recover_interrupted()
         if interrupted:
             log.warning("calls.interrupted", calls=interrupted)
@@ -92,6 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="Recobra", version="0.1.0", lifespan=lifespan, redirect_slashes=False)
     app.include_router(qa_router)
+    app.include_router(recording_router)
     app.mount("/ui", PageFiles(directory=STATIC_DIR), name="ui")
     app.state.hub = hub = EventHub()
     app.state.dashboard = dashboard = Dashboard()
@@ -200,7 +205,7 @@ def _start_session(start: CallStart, protocol: str, tenant: str | None, app: Fas
     ctx = CallContext(start.call_id, language.current or settings.languages[0], jurisdiction, eu_mode, dict(meta))
     return CallSession(
         ctx, protocol, app.state.worker, app.state.hub, settings, build_analysers(ctx, app.state.embedder), app.state.recorder,
-        app.state.metrics, language,
+        app.state.metrics, language, app.state.recordings.open(start.call_id, ctx.metadata),
     )
 
 

@@ -23,6 +23,7 @@ from assist.events import (
 )
 from assist.hub import EventHub
 from assist.metrics import Metrics
+from assist.recording import CallRecording
 from assist.settings import Settings
 from assist.storage.recorder import Recorder
 from models.asr import AsrRequest, AsrResult, AsrWorker
@@ -64,6 +65,7 @@ class CallSession:
         recorder: Recorder | None = None,
         metrics: Metrics | None = None,
         language: CallLanguage | None = None,
+        recording: CallRecording | None = None,
     ) -> None:
         self.ctx = ctx
         self.call_id = ctx.call_id
@@ -79,6 +81,8 @@ class CallSession:
         """End of the latest frame received (call time); a reconnect continues from here."""
         self.recorder = recorder
         self.metrics = metrics
+        self.recording = recording
+        """The call's audio recording (assist/recording.py): fed every frame and final's words, closed at the end."""
         self._stored: asyncio.Queue[EventBase | None] = asyncio.Queue()
         """Bounded by back-pressure: producers wait in `_room` while it holds event_store_queue events."""
         self._store_room = asyncio.Condition()  # notified each time the writer takes a batch
@@ -161,6 +165,8 @@ class CallSession:
         for ch in self._channels.values():
             await self._put(ch, None)
         results = await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.recording is not None:
+            await self.recording.close()
         await self._analysis.put(None)
         await self._analysis_task
         for error in (r for r in results if isinstance(r, Exception)):
@@ -222,6 +228,8 @@ class CallSession:
 
     async def _run_channel(self, ch: _Channel) -> None:
         while (frame := await ch.queue.get()) is not None:
+            if self.recording is not None:
+                await self.recording.audio(frame)
             await self._room()
             self.clock = max(self.clock, frame.end)
             await self._analysis.put(frame)
@@ -270,6 +278,8 @@ class CallSession:
         utt = Utterance(ch.speaker, ch.utterances, segment.t0, result.words[-1].end, text, result.words,
                         result.language, final=True)
         self.emit(TranscriptFinal.from_utterance(self.call_id, utt))
+        if self.recording is not None:
+            self.recording.words(ch.speaker, result.words)
         self._observe_latency(ch, segment.t0 + len(segment.audio) / SAMPLE_RATE)
         await self._analysis.put(utt)
 

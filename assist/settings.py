@@ -2,13 +2,32 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def recording_key_bytes(key: SecretStr) -> bytes:
+    """The 32-byte key a recording_key setting holds (base64); empty when it is not base64."""
+    try:
+        return base64.b64decode(key.get_secret_value(), validate=True)
+    except (binascii.Error, ValueError):
+        return b""
+
+
+def _key_is_256_bits(key: SecretStr) -> SecretStr:
+    if len(recording_key_bytes(key)) != 32:
+        raise ValueError("recording_key must be the base64 of 32 bytes")
+    return key
+
+
+RecordingKey = Annotated[SecretStr, AfterValidator(_key_is_256_bits)]
 
 
 class Tenant(BaseModel):
@@ -25,6 +44,12 @@ class Tenant(BaseModel):
     )
     twilio_auth_token: SecretStr | None = Field(None, description="Validates X-Twilio-Signature on /ingest/twilio.")
     twilio_account_sid: str | None = Field(None, description="When set, a Twilio start must name this account.")
+    recording_key: RecordingKey | None = Field(
+        None, description="Base64 of 32 random bytes: the AES-256-GCM key of this tenant's recordings (README "
+        "'Recordings'); without it the tenant's calls are not recorded.")
+    record_calls: bool | None = Field(None, description="Record this tenant's calls; unset: RECORD_CALLS.")
+    recording_retention_days: int | None = Field(
+        None, ge=1, description="Days a recording is kept; unset: RECORDING_RETENTION_DAYS.")
 
 
 class Settings(BaseSettings):
@@ -110,6 +135,18 @@ class Settings(BaseSettings):
     database_url: str = Field("sqlite:///./var/recobra.db", description="SQLite file or postgresql+psycopg://...")
     redact_transcripts: bool = True
     redact_kinds: list[str] = ["card", "cvv", "iban", "ssn", "dni", "nie", "curp", "rfc"]
+
+    # Call recordings (README "Recordings")
+    record_calls: bool = Field(True, description="Record calls (stereo Ogg Opus, numbers silenced, encrypted); "
+                               "a tenant's record_calls or a call's metadata record=false turns it off.")
+    recordings_dir: Path = Field(Path("./var/recordings"), description="Where sealed recordings are written.")
+    recording_key: RecordingKey | None = Field(
+        None, description="Development mode: base64 of 32 bytes (tenants have their own); unset: a key file "
+        "generated in recordings_dir.")
+    recording_retention_days: int = Field(90, ge=1, description="Days a recording is kept before purge.")
+    recording_margin_s: float = Field(0.3, description="Silence this much before and after a redacted number.")
+    recording_hold_s: float = Field(
+        17.0, description="Audio held in memory until its finals are in (more than max_utterance_s + 1 s).")
 
     # Analysis
     jurisdiction: str = "us"

@@ -124,3 +124,30 @@ class Override(Base):
     comment: Mapped[str] = mapped_column(Text)
     old_score: Mapped[float | None] = mapped_column(Float)
     new_score: Mapped[float | None] = mapped_column(Float)
+
+
+class Recording(Base):
+    """A call's sealed recording (assist/recording.py): its file, state and the spans silenced in it
+    (start, end, kind, speaker; never the value). status: recording, complete, failed, purged."""
+
+    __tablename__ = "recordings"
+
+    call_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    tenant: Mapped[str | None] = mapped_column(String(64), index=True)
+    path: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    started_at: Mapped[datetime] = mapped_column(index=True)
+    duration: Mapped[float] = mapped_column(Float, default=0.0)
+    redactions: Mapped[list[Any]] = mapped_column(default=list)
+    purged_at: Mapped[datetime | None]
+
+
+class RecordingPlay(Base):
+    """Audit trail: who fetched a recording from its start, and when."""
+
+    __tablename__ = "recording_plays"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    call_id: Mapped[str] = mapped_column(String(128), index=True)
+    who: Mapped[str] = mapped_column(String(128))
+    at: Mapped[datetime]
