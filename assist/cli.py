@@ -1,4 +1,4 @@
-"""Command line: `recobra serve`, `recobra db`, `recobra replay`, `recobra demo`, `recobra token`."""
+"""Command line: `recobra serve`, `recobra db`, `recobra recordings`, `recobra replay`, `recobra demo`, `recobra token`."""
 
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ from assist.settings import get_settings
 app = typer.Typer(help="Recobra: realtime agent assist for collections calls.", no_args_is_help=True)
 db_app = typer.Typer(help="The database schema (RECOBRA_DATABASE_URL).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+recordings_app = typer.Typer(help="Call recordings (README 'Recordings').", no_args_is_help=True)
+app.add_typer(recordings_app, name="recordings")
 
 
 def _loopback(host: str) -> bool:
@@ -59,6 +61,24 @@ def db_current() -> None:
     from assist.storage.db import current_revision
 
     typer.echo(current_revision(get_settings().database_url) or "none")
+
+
+@recordings_app.command("purge")
+def recordings_purge(dry_run: bool = typer.Option(False, help="List what would be deleted, delete nothing.")) -> None:
+    """Delete the recordings past their tenant's retention (also done by `serve` at start-up); each is logged."""
+    from assist.recording_store import Recordings
+    from assist.storage.db import Database
+
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    db = Database(settings.database_url)
+    try:
+        purged = Recordings(settings, db).purge(dry_run=dry_run)
+    finally:
+        db.close()
+    typer.echo(f"{'would purge' if dry_run else 'purged'} {len(purged)} recording(s)")
+    for call_id in purged:
+        typer.echo(f"  {call_id}")
 
 
 @app.command()
