@@ -1,0 +1,151 @@
+"""Recordings without the ASR: sealed files, silenced spans on real speech, crash, ranges, retention."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from assist.api_recording import parse_range
+from assist.democall import fleurs_call
+from assist.privacy import Redactor
+from assist.recording import CallRecording, RecordingPolicy, redacted_spans
+from assist.recording_store import Recordings
+from assist.sealed import SealedError, SealedReader, SealedWriter
+from assist.settings import Settings
+from assist.storage.db import Database
+from assist.storage.tables import Recording
+from streaming.types import SAMPLE_RATE, AudioFrame, Speaker, Word
+
+KEY = os.urandom(32)
+
+
+def rms(x: np.ndarray) -> np.ndarray:
+    return np.sqrt((x.astype(np.float64) ** 2).mean(axis=0))
+
+
+def test_sealed_file_reads_by_range_and_refuses_a_wrong_key_or_tampering(tmp_path: Path) -> None:
+    path = tmp_path / "a.rec"
+    writer = SealedWriter(path, KEY, "call-1")
+    parts = [os.urandom(n) for n in (100, 1, 5000)]
+    for part in parts:
+        writer.append(part)
+    writer.close()
+    plain = b"".join(parts)
+    assert plain[:50] not in path.read_bytes()
+    reader = SealedReader(path, KEY, "call-1")
+    assert reader.complete and reader.size == len(plain)
+    assert b"".join(reader.read()) == plain
+    assert b"".join(reader.read(90, 2000)) == plain[90:2000]
+    with pytest.raises(SealedError, match="cannot be decrypted"):
+        SealedReader(path, os.urandom(32), "call-1")
+    with pytest.raises(SealedError):
+        SealedReader(path, KEY, "another-call")  # a file renamed to another call's does not read
+    data = bytearray(path.read_bytes())
+    data[-100] ^= 1
+    path.write_bytes(bytes(data))
+    with pytest.raises(SealedError):
+        b"".join(SealedReader(path, KEY, "call-1").read())
+
+
+def test_a_file_cut_short_by_a_crash_reads_up_to_its_last_whole_record(tmp_path: Path) -> None:
+    path = tmp_path / "b.rec"
+    writer = SealedWriter(path, KEY, "c")
+    writer.append(b"x" * 1000)
+    writer.append(b"y" * 1000)
+    path.write_bytes(path.read_bytes()[:-10])  # the second record was being written
+    reader = SealedReader(path, KEY, "c")
+    assert not reader.complete and b"".join(reader.read()) == b"x" * 1000
+
+
+def test_parse_range() -> None:
+    assert parse_range(None, 100) is None
+    assert parse_range("bytes=0-9", 100) == (0, 10)
+    assert parse_range("bytes=90-", 100) == (90, 100)
+    assert parse_range("bytes=-10", 100) == (90, 100)
+    assert parse_range("bytes=50-500", 100) == (50, 100)
+    with pytest.raises(ValueError):
+        parse_range("bytes=100-", 100)
+
+
+def test_spans_come_from_the_transcript_redactor_with_a_margin() -> None:
+    words = [Word(w, 1.0 + i * 0.4, 1.3 + i * 0.4) for i, w in enumerate(
+        "my card is four one one one one one one one one one one one one one one one thanks".split())]
+    (span,) = redacted_spans(words, Redactor(), "debtor", 0.3)
+    assert span.kind == "card" and span.start == pytest.approx(2.2 - 0.3) and span.end == pytest.approx(8.5 + 0.3)
+    dni = [Word(w, i * 0.5, i * 0.5 + 0.4) for i, w in enumerate(
+        "mi DNI es uno dos tres cuatro cinco seis siete ocho zeta".split())]
+    assert [s.kind for s in redacted_spans(dni, Redactor(), "debtor", 0.3)] == ["dni"]
+
+
+async def _stream(recording: CallRecording, agent: np.ndarray, debtor: np.ndarray, words: list[Word],
+                  words_at: float, close: bool = True) -> None:
+    step = 320
+    for i in range(0, len(agent), step):
+        t = i / SAMPLE_RATE
+        await recording.audio(AudioFrame(Speaker.AGENT, t, agent[i:i + step]))
+        await recording.audio(AudioFrame(Speaker.DEBTOR, t, debtor[i:i + step]))
+        if words and t >= words_at:  # the final arrives a few seconds after its speech
+            recording.words(Speaker.DEBTOR, words)
+            words = []
+    if close:
+        await recording.close()
+
+
+def _recording(path: Path, rows: list) -> CallRecording:
+    return CallRecording("call-1", path, KEY, Redactor(), RecordingPolicy(hold_s=3.0),
+                         lambda *change: rows.append(change))
+
+
+def test_real_speech_is_recorded_in_stereo_with_the_spoken_number_silenced(tmp_path: Path) -> None:
+    agent, debtor, _ = fleurs_call("en", 4)
+    talk = np.flatnonzero(np.abs(debtor) > 0.05)
+    t0 = talk[0] / SAMPLE_RATE + 0.5  # a card number "said" inside the debtor's real speech
+    words = [Word("card", t0 - 0.4, t0 - 0.1), *(Word("4111", t0 + i * 0.4, t0 + i * 0.4 + 0.3) for i in range(4))]
+    rows: list = []
+    path = tmp_path / "c.rec"
+    asyncio.run(_stream(_recording(path, rows), agent, debtor, words, words_at=t0 + 3.0))
+    audio, rate = sf.read(io.BytesIO(b"".join(SealedReader(path, KEY, "call-1").read())))
+    assert rate == SAMPLE_RATE and audio.shape[1] == 2 and abs(len(audio) - len(agent)) < SAMPLE_RATE // 10
+    status, _, spans = rows[-1]
+    assert status == "complete" and [(s["kind"], s["speaker"]) for s in spans] == [("card", "debtor")]
+    a, b = int(spans[0]["start"] * SAMPLE_RATE), int(spans[0]["end"] * SAMPLE_RATE)
+    assert (rms(debtor[a:b]) > 0.02) and (rms(audio[a:b]) < 0.002).all()
+    outside = np.ones(len(audio), bool)
+    outside[a:b] = False
+    source = np.stack([agent, debtor], axis=1)[: len(audio)]
+    assert np.allclose(rms(audio[outside]), rms(source[outside]), rtol=0.2), "both channels kept outside the span"
+    assert b"OggS" not in path.read_bytes()
+
+
+def test_a_crash_keeps_what_was_written(tmp_path: Path) -> None:
+    agent, debtor, _ = fleurs_call("en", 2)
+    path = tmp_path / "d.rec"
+    asyncio.run(_stream(_recording(path, []), agent, debtor, [], 0.0, close=False))  # never closed
+    reader = SealedReader(path, KEY, "call-1")
+    audio, _ = sf.read(io.BytesIO(b"".join(reader.read())))
+    assert not reader.complete and len(audio) > len(agent) - 5 * SAMPLE_RATE
+
+
+def test_purge_deletes_recordings_past_retention(tmp_path: Path) -> None:
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'r.db'}", recordings_dir=tmp_path / "rec",
+                        recording_retention_days=30)
+    db = Database(settings.database_url)
+    store = Recordings(settings, db)
+    recording = store.open("old-call", {})
+    assert recording is not None and store.open("off-call", {"record": "false"}) is None
+    agent, debtor, _ = fleurs_call("en", 2)
+    asyncio.run(_stream(recording, agent, debtor, [], 0.0))
+    assert recording.path.exists()
+    assert store.purge(datetime.now(UTC) + timedelta(days=29)) == []
+    assert store.purge(datetime.now(UTC) + timedelta(days=31)) == ["old-call"]
+    with db.session() as s:
+        assert s.get_one(Recording, "old-call").status == "purged"
+    assert not recording.path.exists()
+    db.close()
