@@ -1,0 +1,118 @@
+"""A spoken card number through the real service (TTS -> VAD -> whisper): the stored recording is stereo
+Ogg Opus with the card silenced, sealed with the tenant's key, served with ranges to its own tenant only."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import os
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+import soundfile as sf
+
+from assist.democall import _interleave
+from assist.replay import follow, replay
+from assist.sealed import SealedError, SealedReader
+from assist.settings import Settings
+from models.tts import load_voice
+from streaming.types import SAMPLE_RATE
+from tests.service import RunningService
+from tests.tenancy import ACME_KEY, METRICS_TOKEN, TENANTS, TOKEN_SECRET, bearer, token
+
+TURNS = [
+    ("agent", "Thank you. Which card would you like to use today?"),
+    ("debtor", "The card number is four one one one, one one one one, one one one one, one one one one."),
+    ("agent", "Thank you, the payment of two hundred dollars is scheduled for Friday."),
+]
+KEYS = {t["id"]: base64.b64encode(os.urandom(32)).decode() for t in TENANTS}
+
+
+def rms(x: np.ndarray) -> np.ndarray:
+    return np.sqrt((x.astype(np.float64) ** 2).mean(axis=0))
+
+
+@pytest.fixture(scope="module")
+def service_call(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("recording")
+    tenants = [{**t, "recording_key": KEYS[t["id"]]} for t in TENANTS]
+    settings = Settings(asr_model="tiny.en", language="en", cache_dir=tmp / "cache", recordings_dir=tmp / "rec",
+                        database_url=f"sqlite:///{tmp / 'recobra.db'}", tenants=tenants, token_secret=TOKEN_SECRET,
+                        metrics_token=METRICS_TOKEN)
+    voices = {"agent": load_voice("joe"), "debtor": load_voice("heart")}
+    agent, debtor = _interleave([(speaker, voices[speaker](text)) for speaker, text in TURNS])
+    with RunningService(settings) as service:
+        asyncio.run(replay(service.url, "plain", agent, debtor, SAMPLE_RATE, call_id="rec-1", speed=0,
+                           api_key=ACME_KEY))
+        short = slice(0, 3 * SAMPLE_RATE)
+        asyncio.run(replay(service.url, "plain", agent[short], debtor[short], SAMPLE_RATE, call_id="rec-off",
+                           speed=0, api_key=ACME_KEY, metadata={"record": "false"}))
+        for call_id in ("rec-1", "rec-off"):  # until each call has ended and is stored
+            asyncio.run(follow(service.url, call_id, lambda event: None, token=token("acme", "agent", call_id)))
+        yield service, settings, (agent, debtor)
+
+
+def get(service: RunningService, path: str, tenant: str = "acme", role: str = "qa", **headers: str) -> httpx.Response:
+    return httpx.get(f"{service.http}{path}", headers={**bearer(tenant, role), **headers})
+
+
+def test_the_card_is_silent_and_the_rest_of_the_call_is_not(service_call) -> None:
+    service, _, (agent, debtor) = service_call
+    info = get(service, "/api/calls/rec-1/recording/info").json()
+    assert info["status"] == "complete" and abs(info["duration"] - len(agent) / SAMPLE_RATE) < 0.5
+    cards = [s for s in info["redactions"] if s["kind"] == "card"]
+    assert cards and all(set(s) == {"start", "end", "kind", "speaker"} for s in info["redactions"])
+    detail = get(service, "/api/calls/rec-1").json()
+    redacted = [w for u in detail["utterances"] for w in u["words"] if w["text"] == "[CARD]"]
+    assert redacted and all(any(s["start"] <= w["start"] and w["end"] <= s["end"] for s in cards) for w in redacted)
+    response = get(service, "/api/calls/rec-1/recording")
+    assert response.status_code == 200 and response.headers["content-type"] == "audio/ogg"
+    audio, rate = sf.read(io.BytesIO(response.content))
+    assert rate == SAMPLE_RATE and audio.shape[1] == 2
+    silenced = np.zeros(len(audio), bool)
+    for s in info["redactions"]:
+        a, b = int(s["start"] * SAMPLE_RATE), int(s["end"] * SAMPLE_RATE)
+        silenced[a:b] = True
+        assert rms(debtor[a:b]) > 0.01 and (rms(audio[a:b]) < 0.002).all(), s
+    assert (rms(audio[~silenced]) > 0.01).all(), "agent and debtor speech outside the spans is kept"
+
+
+def test_ranges_tenants_roles_and_the_key(service_call) -> None:
+    service, settings, _ = service_call
+    full = get(service, "/api/calls/rec-1/recording").content
+    head = get(service, "/api/calls/rec-1/recording", Range="bytes=0-99")
+    assert head.status_code == 206 and head.content == full[:100]
+    assert head.headers["content-range"] == f"bytes 0-99/{len(full)}" and head.headers["accept-ranges"] == "bytes"
+    assert get(service, "/api/calls/rec-1/recording", Range="bytes=100-").content == full[100:]
+    assert get(service, "/api/calls/rec-1/recording", Range="bytes=-50").content == full[-50:]
+    past = get(service, "/api/calls/rec-1/recording", Range=f"bytes={len(full)}-")
+    assert past.status_code == 416 and past.headers["content-range"] == f"bytes */{len(full)}"
+    assert get(service, "/api/calls/rec-1/recording", role="supervisor").status_code == 200
+    assert get(service, "/api/calls/rec-1/recording", tenant="globex").status_code == 404
+    assert httpx.get(f"{service.http}/api/calls/rec-1/recording",
+                     headers=bearer("acme", "agent", "rec-1")).status_code == 403
+    assert httpx.get(f"{service.http}/api/calls/rec-1/recording").status_code == 401
+    (path,) = (settings.recordings_dir / "acme").glob("*.rec")
+    assert b"OggS" not in path.read_bytes() and full[100:400] not in path.read_bytes()
+    with pytest.raises(SealedError):
+        SealedReader(path, base64.b64decode(KEYS["globex"]), "rec-1")
+
+
+def test_a_call_with_recording_off_stores_nothing(service_call) -> None:
+    service, settings, _ = service_call
+    assert get(service, "/api/calls/rec-off").status_code == 200
+    assert get(service, "/api/calls/rec-off/recording").status_code == 404
+    assert len(list(settings.recordings_dir.rglob("*.rec"))) == 1
+
+
+def test_a_purged_recording_is_gone(service_call) -> None:
+    service, _, _ = service_call
+    from datetime import UTC, datetime, timedelta
+
+    recordings = service.app.state.recordings
+    assert recordings.purge(datetime.now(UTC) + timedelta(days=91)) == ["rec-1"]
+    assert get(service, "/api/calls/rec-1/recording").status_code == 410
+    assert not list(Path(recordings.root).rglob("*.rec"))
