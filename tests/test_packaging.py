@@ -1,9 +1,10 @@
-"""What an image would hold, without a docker daemon: the wheel the Dockerfiles build, installed into a
-clean venv outside the checkout, serves the three browser pages (README "Browser pages")."""
+"""What an image would hold, without a docker daemon: the wheel built from what the Dockerfile copies,
+installed into a clean venv outside the checkout, serves the three browser pages (README "Browser pages")."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -16,7 +17,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = ("overlay.html", "dashboard.html", "qa.html")
-ASSETS = ("overlay.js", "dashboard.js", "qa.js", "common.js", "i18n.js", "words.js", "recobra.css", "qa.css")
+ASSETS = ("overlay.js", "overlay_signals.js", "dashboard.js", "qa.js", "qa_call.js", "qa_util.js", "common.js",
+          "i18n.js", "words.js", "recobra.css", "qa.css")
 
 
 def _free_port() -> int:
@@ -25,11 +27,27 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _build_context(tmp: Path) -> Path:
+    """What the Dockerfile's build stage copies (its COPY lines), copied out of the checkout."""
+    src = tmp / "src"
+    src.mkdir()
+    for line in (ROOT / "Dockerfile").read_text().splitlines():
+        parts = line.split()
+        if parts[:1] == ["COPY"] and not parts[1].startswith("--"):
+            for name in parts[1:-1]:
+                if (ROOT / name).is_dir():
+                    shutil.copytree(ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
+                else:
+                    shutil.copy2(ROOT / name, src / name)
+    return src
+
+
 def _venv_from_wheel(tmp: Path) -> Path:
-    """A venv whose only Recobra is the built wheel; dependencies come from this interpreter's site-packages
-    (a .pth line: its .pth files, among them the checkout's editable install, are not run)."""
+    """A venv whose only Recobra is the wheel built from the Dockerfile's context; dependencies come from
+    this interpreter's site-packages (a .pth line: its .pth files, the checkout's editable install among
+    them, are not run)."""
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
-                    "-w", str(tmp / "wheels"), str(ROOT)], check=True, cwd=tmp, timeout=120)
+                    "-w", str(tmp / "wheels"), str(_build_context(tmp))], check=True, cwd=tmp, timeout=120)
     venv = tmp / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     py = venv / "bin" / "python"

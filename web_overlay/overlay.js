@@ -1,6 +1,7 @@
 // Agent overlay: one call's live events from WS /calls/{id}/events, resumed by sequence number.
-import { apiFetch, el, fmtClock, fmtDuration, pageUrl, param, setChildren, sparkline, wsUrl } from "./common.js";
+import { apiFetch, el, fmtClock, fmtDuration, pageUrl, param, setChildren, wsUrl } from "./common.js";
 import { browserLanguage, language, onLanguage, startLanguage, suggestLanguage, t } from "./i18n.js";
+import { abandon, redrawSignals, sentimentScore, stress, style } from "./overlay_signals.js";
 
 const $ = (id) => document.getElementById(id);
 const SEVERITY_RANK = { critical: 3, warning: 2, info: 1 };
@@ -28,8 +29,6 @@ function persist() {
 const utterances = new Map(); // "speaker:n" -> {li, final, start}
 const warnings = new Map(); // rule_id -> {event shown, occurrences, last confirmed event}
 const prompts = new Map(); // card_id -> event
-const sentiment = [];
-const latest = { style: null, stress: null, sentiment: null, abandon: null }; // redrawn on a change of language
 const connection = { state: "connecting", key: "conn.connecting", params: {} };
 let qaReady = false;
 let callLanguageKnown = false; // from the call's metadata or a call.language event; else from its finals
@@ -333,84 +332,7 @@ function promptCard(event) {
     }, t("overlay.dismiss")));
 }
 
-// ---- signals (each drawn from its latest event, again on a change of language) ----
-
-/** Reasons in the page's language: each reason's text in it, else the event's own (the call's language). */
-function reasonItems(event) {
-  const details = event.reason_details || [];
-  return event.reasons.map((text, i) => el("li", { text: details[i]?.text[language()] ?? text }));
-}
-
-/** A chip, meter and text for a signal with no reading yet. */
-function waiting(chipId, meterId) {
-  $(chipId).textContent = t("overlay.waiting");
-  if (meterId) $(meterId).setAttribute("aria-valuetext", t("overlay.no_reading"));
-}
-
-function style(event) {
-  latest.style = event;
-  if (!event) return waiting("style-band", "style-gauge");
-  const label = t(`style.${event.band}`);
-  const chip = $("style-band");
-  chip.textContent = label;
-  chip.dataset.band = event.band;
-  const gauge = $("style-gauge");
-  gauge.setAttribute("aria-valuenow", event.index.toFixed(2));
-  gauge.setAttribute("aria-valuetext", t("overlay.gauge_text", { label, index: event.index.toFixed(2) }));
-  const marker = $("style-marker");
-  marker.hidden = false;
-  marker.style.left = `${((event.index + 1) / 2) * 100}%`;
-  $("style-reasons").replaceChildren(...reasonItems(event));
-}
-
-function stress(event) {
-  if (event && event.speaker !== "debtor") return;
-  latest.stress = event;
-  if (!event) return waiting("stress-value", "stress-bar");
-  const level = Math.round(event.level);
-  $("stress-value").textContent = `${level} / 100`;
-  const bar = $("stress-bar");
-  bar.setAttribute("aria-valuenow", String(level));
-  bar.setAttribute("aria-valuetext", t("overlay.of_100", { level }));
-  bar.dataset.level = level >= 70 ? "high" : level >= 40 ? "elevated" : "low";
-  $("stress-fill").style.width = `${level}%`;
-  const trend = event.trend;
-  const n = Math.abs(trend).toFixed(0);
-  $("stress-trend").textContent = Math.abs(trend) < 1 ? t("overlay.steady") : t(trend > 0 ? "overlay.rising" : "overlay.falling", { n });
-}
-
-function sentimentScore(event) {
-  if (event.speaker !== "debtor") return;
-  sentiment.push(event.score);
-  renderSentiment(event);
-}
-
-function renderSentiment(event) {
-  latest.sentiment = event;
-  if (!event) return waiting("sentiment-value");
-  $("sentiment-value").textContent = `${t(`sentiment.${event.label}`)} (${event.score >= 0 ? "+" : ""}${event.score.toFixed(2)})`;
-  $("sentiment-value").dataset.label = event.label;
-  const recent = sentiment.slice(-30);
-  const change = recent.length > 1 ? recent[recent.length - 1] - recent[0] : 0;
-  const trend = t(change > 0.2 ? "trend.improving" : change < -0.2 ? "trend.worsening" : "trend.steady");
-  $("sentiment-spark").replaceChildren(sparkline(recent, {
-    min: -1, max: 1, width: 220, height: 36, label: t("overlay.sentiment_spark", { n: recent.length, trend }),
-  }));
-}
-
-function abandon(event) {
-  latest.abandon = event;
-  if (!event) return waiting("abandon-value", "abandon-bar");
-  const pct = Math.round(event.risk * 100);
-  const level = event.risk >= 0.5 ? "high" : event.risk >= 0.3 ? "elevated" : "low";
-  $("abandon-signal").dataset.level = level;
-  $("abandon-value").textContent = `${pct}%${level === "high" ? t("overlay.act_now") : ""}`;
-  const bar = $("abandon-bar");
-  bar.setAttribute("aria-valuenow", String(pct));
-  bar.setAttribute("aria-valuetext", t("overlay.risk_text", { pct, level: t(`level.${level}`) }));
-  $("abandon-fill").style.width = `${pct}%`;
-  $("abandon-reasons").replaceChildren(...reasonItems(event));
-}
+// ---- the QA line and redrawing ----
 
 function renderQaLine() {
   const line = $("qa-line");
@@ -422,10 +344,7 @@ function renderQaLine() {
 /** Redraw everything built from events in the page's (new) language. */
 function redraw() {
   renderConnection();
-  style(latest.style);
-  stress(latest.stress);
-  renderSentiment(latest.sentiment);
-  abandon(latest.abandon);
+  redrawSignals();
   renderWarnings();
   renderPrompts();
   renderQaLine();
