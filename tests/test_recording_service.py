@@ -108,6 +108,27 @@ def test_a_call_with_recording_off_stores_nothing(service_call) -> None:
     assert len(list(settings.recordings_dir.rglob("*.rec"))) == 1
 
 
+def test_the_qa_page_plays_the_call_beside_its_transcript(service_call, browser) -> None:
+    """Chromium loads the recording, clicking a line seeks there and highlights it, spans are labelled (EN/ES)."""
+    service, _, _ = service_call
+    page = browser.new_page(locale="en-US")
+    page.goto(f"{service.http}/ui/qa.html?token={token('acme', 'qa')}#call=rec-1")
+    page.wait_for_function("document.getElementById('player-audio').readyState >= 1", timeout=20_000)
+    assert page.locator("#player-timeline .rec-span").count() >= 1
+    assert "Card number" in page.locator("#player-spans").inner_text()
+    line = page.locator("#transcript .utt").last
+    start = float(line.get_attribute("data-start"))
+    line.click()
+    page.wait_for_function(f"Math.abs(document.getElementById('player-audio').currentTime - {start}) < 1.0")
+    page.wait_for_function("document.querySelector('#transcript .utt:last-child').classList.contains('playing')")
+    assert page.locator("#transcript .utt.playing").count() == 1
+    if folder := os.environ.get("RECOBRA_SCREENSHOTS"):
+        page.screenshot(path=str(Path(folder) / "qa-recording.png"), full_page=True)
+    page.select_option("#language", "es")
+    page.wait_for_function("document.getElementById('player-spans').innerText.includes('Número de tarjeta')")
+    page.close()
+
+
 def test_a_purged_recording_is_gone(service_call) -> None:
     service, _, _ = service_call
     from datetime import UTC, datetime, timedelta
