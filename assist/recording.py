@@ -143,7 +143,8 @@ class CallRecording:
             return
         pcm = (np.clip(frame.samples, -1.0, 1.0) * 32767).astype(np.int16)
         self._tracks[frame.speaker].add(round(frame.t * SAMPLE_RATE), pcm)
-        if self._upto() - self._written >= self.policy.flush_s * SAMPLE_RATE and (self._task is None or self._task.done()):
+        idle = self._task is None or self._task.done()
+        if idle and self._upto() - self._written >= self.policy.flush_s * SAMPLE_RATE:
             self._task = asyncio.create_task(self._flush(final=False))
         held = max(t.end for t in self._tracks.values()) - self._written
         if held > 2 * self.policy.max_held_s * SAMPLE_RATE and self._task is not None:
@@ -206,8 +207,15 @@ class CallRecording:
         except Exception:  # a full disk or a database fault stops the recording, never the call
             log.exception("recording.failed", call_id=self.call_id)
             self.failed = True
-            await asyncio.to_thread(self._on_change, "failed", self._written / SAMPLE_RATE,
-                                    [asdict(s) for s in self.spans])
+            await asyncio.to_thread(self._save, "failed")
+
+    def _save(self, status: str) -> None:
+        """Persist the row; a database fault is logged and the next save tries again (the audio goes on)."""
+        try:
+            self._on_change(status, self._written / SAMPLE_RATE, [asdict(s) for s in self.spans])
+        except Exception:
+            log.exception("recording.save_failed", call_id=self.call_id, status=status)
+            self._saved = None
 
     def _write(self, block: np.ndarray) -> None:
         if self._writer is None:
@@ -221,7 +229,7 @@ class CallRecording:
             self._writer.append(data)
         if self._saved != (len(self.spans), self._written // (30 * SAMPLE_RATE)):  # new spans, or every 30 s
             self._saved = (len(self.spans), self._written // (30 * SAMPLE_RATE))
-            self._on_change("recording", self._written / SAMPLE_RATE, [asdict(s) for s in self.spans])
+            self._save("recording")
 
     def _finish(self) -> None:
         assert self._encoder is not None and self._writer is not None
@@ -229,6 +237,6 @@ class CallRecording:
         if data := self._sink.take():
             self._writer.append(data)
         self._writer.close()
-        self._on_change("complete", self._written / SAMPLE_RATE, [asdict(s) for s in self.spans])
+        self._save("complete")
         log.info("recording.complete", call_id=self.call_id, seconds=round(self._written / SAMPLE_RATE, 1),
                  redacted=len(self.spans))

@@ -59,7 +59,9 @@ class Recordings:
 
     def _wanted(self, tenant: str | None) -> bool:
         entry = self._tenants.get(tenant) if tenant is not None else None
-        return entry.record_calls if entry is not None and entry.record_calls is not None else self.settings.record_calls
+        if entry is not None and entry.record_calls is not None:
+            return entry.record_calls
+        return self.settings.record_calls
 
     def path(self, tenant: str | None, call_id: str) -> Path:
         name = hashlib.sha256(call_id.encode()).hexdigest()[:40]

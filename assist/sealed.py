@@ -53,8 +53,8 @@ class SealedWriter:
         os.fsync(self._file.fileno())
 
     def append(self, plain: bytes, last: bool = False) -> None:
-        prefix = self._header[len(MAGIC):]
-        sealed = self._aes.encrypt(_nonce(prefix, self._index), plain, _aad(self._header, self._name, self._index, last))
+        nonce = _nonce(self._header[len(MAGIC):], self._index)
+        sealed = self._aes.encrypt(nonce, plain, _aad(self._header, self._name, self._index, last))
         self._write(_LEN.pack(len(sealed)) + sealed)
         self._index += 1
 

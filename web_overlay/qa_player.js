@@ -45,8 +45,9 @@ function drawSpans() {
   $("player-spans").replaceChildren(...(spans.length ? spans.map((s) => node("li", {}, seekButton(s))) : empty));
 }
 
-const spanText = (s) =>
-  t("rec.span", { kind: t(`rec.kind.${s.kind}`), from: clock(s.start), to: clock(s.end), speaker: t(`speaker.${s.speaker}`) });
+const spanText = (s) => t("rec.span", {
+  kind: t(`rec.kind.${s.kind}`), from: clock(s.start), to: clock(s.end), speaker: t(`speaker.${s.speaker}`),
+});
 
 function seekButton(span) {
   const button = node("button", { type: "button", class: "link" }, spanText(span));
@@ -119,12 +120,13 @@ function start() {
   audio.addEventListener("timeupdate", follow);
   audio.addEventListener("seeked", follow);
   audio.addEventListener("error", () => audio.src && message("rec.error"));
-  document.addEventListener("click", (e) => lineOf(e) && !e.target.closest("button") && seek(Number(lineOf(e).dataset.start), true));
-  document.addEventListener("focusin", (e) => lineOf(e) && seek(Number(lineOf(e).dataset.start))); // evidence jumps focus the line
+  const startOf = (e) => Number(lineOf(e).dataset.start);
+  document.addEventListener("click", (e) => lineOf(e) && !e.target.closest("button") && seek(startOf(e), true));
+  document.addEventListener("focusin", (e) => lineOf(e) && seek(startOf(e))); // evidence jumps focus the line
   document.addEventListener("keydown", (e) => {
     if (lineOf(e) && (e.key === "Enter" || e.key === " ")) {
       e.preventDefault();
-      seek(Number(lineOf(e).dataset.start), true);
+      seek(startOf(e), true);
     }
   });
   $("player-timeline").addEventListener("click", (e) => {
