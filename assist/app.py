@@ -15,7 +15,10 @@ from assist.analysis.base import CallContext
 from assist.analysis.pipeline import build_analysers
 from assist.analysis.rulepacks import validate_all_packs
 from assist.analysis.sentiment import check_sentiment_model
+from assist.api_account import FactsDesk
+from assist.api_account import router as account_router
 from assist.api_qa import router as qa_router
+from assist.api_webhooks import router as webhooks_router
 from assist.api_recording import router as recording_router
 from assist.auth import (
     Authenticator,
@@ -34,6 +37,7 @@ from assist.recording_store import Recordings
 from assist.session import CallSession
 from assist.settings import Settings, get_settings
 from assist.storage.recorder import Recorder
+from assist.webhooks import Outbox
 from models.asr import AsrWorker
 from models.embedding_worker import EmbeddingWorker
 from streaming.protocols.base import CallStart, CloseCode, ProtocolError
@@ -85,9 +89,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.bus = RedisEventBus(app.state.hub, settings.redis_url, settings.redis_prefix,
                                           app.state.recorder.node_id, settings.redis_log_ttl_s)
             await app.state.bus.start()
+        app.state.outbox = Outbox(settings, app.state.db, auth.tenants)
         end_calls_on_signal(registry)
         yield
         await registry.end_all("service stopped")
+        await app.state.outbox.close()
         if app.state.bus is not None:
             await app.state.bus.close()
         app.state.embedder.close()
@@ -112,6 +118,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(AuthMiddleware, auth=auth, owner=registry.owner,
                        on_reject=lambda reason: metrics.rejected.labels(reason).inc())
     app.include_router(auth_router)
+    app.include_router(account_router)
+    app.include_router(webhooks_router)
+    app.state.account_desk = FactsDesk(settings.account_facts_wait_s, settings.account_facts_max_waiting)
+
+    def outcome_webhooks(call_id: str) -> None:
+        """A call this node held has closed: queue its outcome webhooks (other nodes' calls are theirs)."""
+        if call_id in sessions and getattr(app.state, "outbox", None) is not None:
+            app.state.outbox.call_closed(call_id, registry.owners.get(call_id), list(hub.calls[call_id].events))
+
+    hub.add_close_listener(outcome_webhooks)
     app.state.bus = None  # the Redis event bus, when settings.event_bus is redis (set at startup)
 
     @app.get("/", include_in_schema=False)
@@ -199,14 +215,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 def _start_session(start: CallStart, protocol: str, tenant: str | None, app: FastAPI,
                    settings: Settings) -> CallSession:
     meta = {**start.metadata, "tenant": tenant} if tenant is not None else start.metadata
+    meta = app.state.account_desk.start_metadata(tenant, start.call_id, meta)
     language = call_language(meta, settings, app.state.worker)
     jurisdiction = str(meta.get("jurisdiction") or settings.jurisdiction).lower()
     eu_mode = settings.eu_mode if settings.eu_mode is not None else jurisdiction == "es"
     ctx = CallContext(start.call_id, language.current or settings.languages[0], jurisdiction, eu_mode, dict(meta))
-    return CallSession(
+    session = CallSession(
         ctx, protocol, app.state.worker, app.state.hub, settings, build_analysers(ctx, app.state.embedder), app.state.recorder,
         app.state.metrics, language, app.state.recordings.open(start.call_id, ctx.metadata),
     )
+    app.state.account_desk.started(session, tenant)
+    return session
 
 
 def call_language(meta: dict, settings: Settings, worker: AsrWorker) -> CallLanguage:

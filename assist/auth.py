@@ -51,6 +51,8 @@ SCOPE_KEY = "recobra.principal"
 MAX_TOKEN_CHARS = 2048
 OPEN_PATHS = re.compile(r"/healthz|/|/ui(/.*)?")
 CALL_PATH = re.compile(r"/(api/)?calls/(?P<call>[^/]+)(/.*)?")
+INTEGRATION_PATH = re.compile(r"/calls/[^/]+/account|/api/webhooks/.*")
+"""Where the tenant's X-API-KEY also works (the lender's systems: account facts in, webhook deliveries)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,7 +315,7 @@ class AuthMiddleware:
             if expected is None or not token or not hmac.compare_digest(token.encode(), expected.get_secret_value().encode()):
                 raise AuthError("/metrics needs the metrics token", 401 if not token else 403)
             return Principal(None, "metrics")
-        principal = self.auth.bearer(token)
+        principal = self._integration(scope, headers) or self.auth.bearer(token)
         match = CALL_PATH.fullmatch(path)
         call_id = match["call"] if match and match["call"] != "live" else None
         if principal.role == "agent" and (match is None or match[1] or call_id != principal.call_id):
@@ -323,6 +325,15 @@ class AuthMiddleware:
             if exists and not principal.sees(owner):
                 raise AuthError(f"no call {call_id!r}", 404)
         return principal
+
+    def _integration(self, scope: Scope, headers: dict[str, str]) -> Principal | None:
+        """The tenant's X-API-KEY on an INTEGRATION_PATH request; None where there is none to check."""
+        if scope["type"] != "http" or "x-api-key" not in headers or not INTEGRATION_PATH.fullmatch(scope["path"]):
+            return None
+        tenant = self.auth.by_api_key(headers["x-api-key"])
+        if tenant is None:
+            raise AuthError("unknown X-API-KEY")
+        return Principal(tenant.id, "integration")
 
     def _upgrade_urls(self, scope: Scope, headers: dict[str, str]) -> tuple[str, str, str]:
         """(full URL, request target, authority) of an upgrade as the telephony side addressed it."""

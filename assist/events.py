@@ -165,6 +165,15 @@ class AbandonRisk(EventBase):
     reason_details: list[Reason] = []
 
 
+class AccountUpdated(EventBase):
+    """The creditor's facts about the account arrived or changed (PUT/PATCH /calls/{id}/account)."""
+
+    type: Literal["account.updated"] = "account.updated"
+    facts: dict[str, Any] = Field(description="The account facts now in force (assist/api_account.py AccountFacts).")
+    changed: list[str] = Field([], description="Top-level fields that differ from the previous facts.")
+    changes: list[Reason] = Field([], description="What changed, in words, for the agent.")
+
+
 class QaScore(EventBase):
     type: Literal["qa.score"] = "qa.score"
     scorecard: dict[str, Any]
@@ -184,6 +193,7 @@ Event = Annotated[
     | StressLevel
     | NegotiationStyle
     | AbandonRisk
+    | AccountUpdated
     | QaScore,
     Field(discriminator="type"),
 ]

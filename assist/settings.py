@@ -50,6 +50,16 @@ class Tenant(BaseModel):
     record_calls: bool | None = Field(None, description="Record this tenant's calls; unset: RECORD_CALLS.")
     recording_retention_days: int | None = Field(
         None, ge=1, description="Days a recording is kept; unset: RECORDING_RETENTION_DAYS.")
+    webhook_url: str | None = Field(
+        None, pattern=r"^https?://", description="Receives call outcomes (POST, signed; README 'Account facts and outcomes').")
+    webhook_secret: SecretStr | None = Field(
+        None, description="HMAC-SHA256 key of X-Recobra-Signature; required with webhook_url.")
+
+    @model_validator(mode="after")
+    def _webhook_needs_secret(self) -> Tenant:
+        if self.webhook_url and (self.webhook_secret is None or len(self.webhook_secret.get_secret_value()) < 16):
+            raise ValueError("webhook_secret (at least 16 characters) is required with webhook_url")
+        return self
 
 
 class Settings(BaseSettings):
@@ -157,6 +167,18 @@ class Settings(BaseSettings):
     embedding_batch_window_ms: float = Field(
         0.0, description="How long the embedder waits to gather a batch; 0: batches form while it is busy.")
     embedding_max_batch: int = Field(32, description="Most requests encoded in one batch.")
+
+    # Account facts and outcome webhooks (README "Account facts and outcomes")
+    account_facts_wait_s: float = Field(
+        900.0, description="How long facts PUT before their call starts wait for it.")
+    account_facts_max_waiting: int = Field(10_000, description="Most calls' facts waiting at once (oldest dropped).")
+    webhook_timeout_s: float = Field(10.0, description="One delivery attempt's limit (connect + response).")
+    webhook_backoff_s: float = Field(30.0, description="Wait after the first failed attempt; doubles each time.")
+    webhook_backoff_max_s: float = Field(3600.0, description="Longest wait between two attempts.")
+    webhook_give_up_s: float = Field(
+        48 * 3600.0, description="A delivery still failing this long after it was queued is marked failed "
+        "(redeliver sends it again).")
+    webhook_poll_s: float = Field(1.0, description="How often the outbox worker looks for due deliveries.")
 
     # Scale-out (README "Scaling out"): in-process by default
     inference_backend: Literal["local", "ray"] = Field(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from assist.analysis.abandon import AbandonAnalyser
+from assist.analysis.account_facts import AccountFactsAnalyser
 from assist.analysis.base import Analyser, CallContext
 from assist.analysis.compliance import ComplianceAnalyser
 from assist.analysis.prompts import PromptAnalyser
@@ -13,8 +14,8 @@ from models.embeddings import Embedder
 
 
 def build_analysers(ctx: CallContext, embedder: Embedder) -> list[Analyser]:
-    """Compliance, prompts, sentiment, stress, negotiation style and abandon risk, wired together; the
-    text analysers embed through the process's shared `embedder`."""
+    """Compliance, prompts, sentiment, stress, negotiation style, abandon risk and the account-facts checks,
+    wired together; the text analysers embed through the process's shared `embedder`."""
     stress = StressAnalyser(ctx)
     sentiment = SentimentAnalyser(ctx, embedder=embedder)
     return [
@@ -24,4 +25,5 @@ def build_analysers(ctx: CallContext, embedder: Embedder) -> list[Analyser]:
         stress,
         StyleAnalyser(ctx, stress),
         AbandonAnalyser(ctx, stress, sentiment.debtor_trend),
+        AccountFactsAnalyser(ctx),
     ]

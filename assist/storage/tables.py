@@ -151,3 +151,26 @@ class RecordingPlay(Base):
     call_id: Mapped[str] = mapped_column(String(128), index=True)
     who: Mapped[str] = mapped_column(String(128))
     at: Mapped[datetime]
+
+
+class WebhookDelivery(Base):
+    """The outbox: one outcome webhook for a tenant, kept until delivered (`id` is X-Recobra-Event-Id;
+    `body` the exact JSON sent). `attempts` also serves as the claim version between front ends."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(64), index=True)
+    call_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    event: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+    queued_at: Mapped[datetime]
+    next_attempt_at: Mapped[datetime]
+    last_attempt_at: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]
+    last_status: Mapped[int | None]
+    last_error: Mapped[str | None] = mapped_column(String(256))

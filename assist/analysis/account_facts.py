@@ -1,0 +1,138 @@
+"""What the agent says checked against the creditor's live account facts (assist/rules/account_rules.yaml):
+an amount owed that differs from the facts, a demand for an amount already paid or for a disputed or
+time-barred debt, and a cease-contact or attorney on file (critical, as soon as the facts are known)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from assist.account import FACTS_KEY
+from assist.analysis.base import CallContext
+from assist.analysis.text import PhraseBook, load_rules, normalise
+from assist.analysis.wording import Words
+from assist.events import ComplianceWarning, EventBase, Evidence
+from assist.qa.extract import find_amounts
+from streaming.types import AudioFrame, Speaker, Utterance
+
+GATES = {"cease_contact_on_file": "ACC-CEASE-01", "attorney_on_file": "ACC-ATTY-01"}
+
+
+@dataclass(frozen=True)
+class AccountRule:
+    id: str
+    severity: str
+    title: Words
+    citation: Mapping[str, str]
+
+    def cite(self, jurisdiction: str) -> str:
+        return self.citation.get(jurisdiction) or self.citation["*"]
+
+
+@dataclass(frozen=True)
+class AccountRules:
+    tolerance: float
+    cues: PhraseBook
+    rules: Mapping[str, AccountRule]
+
+
+@lru_cache(maxsize=1)
+def account_rules() -> AccountRules:
+    """assist/rules/account_rules.yaml, validated once."""
+    raw = load_rules("account_rules")
+    rules = {rid: AccountRule(rid, r["severity"], Words.model_validate(r["title"]), dict(r["citation"]))
+             for rid, r in raw["rules"].items()}
+    bad = [rid for rid, r in rules.items() if "*" not in r.citation or r.severity not in ("warning", "critical")]
+    if bad:
+        raise ValueError(f"account_rules.yaml: rules {bad} need a '*' citation and a warning/critical severity")
+    return AccountRules(float(raw["tolerance"]), PhraseBook.from_rules(raw["cues"]), rules)
+
+
+def _money(value: float, currency: str | None) -> str:
+    return f"{value:.2f} {currency or ''}".strip()
+
+
+class AccountFactsAnalyser:
+    """Warnings from the account facts in `ctx.metadata` (assist/account.py puts them there, live)."""
+
+    def __init__(self, ctx: CallContext) -> None:
+        self.ctx = ctx
+        self.book = account_rules()
+        self._seen: object = None
+        self._gated: set[str] = set()
+
+    def on_audio(self, frame: AudioFrame) -> list[EventBase]:
+        return self._gates(frame.t)
+
+    def on_tick(self, t: float) -> list[EventBase]:
+        return self._gates(t)
+
+    def on_utterance(self, utt: Utterance) -> list[EventBase]:
+        out = self._gates(utt.start)
+        facts = self.ctx.metadata.get(FACTS_KEY)
+        if not facts or not utt.final or utt.speaker is not Speaker.AGENT:
+            return out
+        norm = normalise(utt.text)
+        amounts = [(norm.find(normalise(a.text)), a.value) for a in find_amounts(utt.text)]
+        if owed := self._after_cue(norm, "owed", amounts):
+            out += self._amount_owed(utt, facts, owed[0])
+        if (demanded := self._after_cue(norm, "demand", amounts)) or self.book.cues.any(norm, "demand"):
+            out += self._demand(utt, facts, demanded)
+        return out
+
+    def _after_cue(self, norm: str, cue: str, amounts: list[tuple[int, float]]) -> list[float]:
+        """The amounts said after the first of the cue's phrases, nearest first."""
+        at = [f" {norm} ".find(f" {p} ") for p in self.book.cues.hits(norm, cue)]
+        start = min(at, default=-1)
+        return [value for pos, value in sorted(amounts) if start >= 0 and pos >= start]
+
+    def _gates(self, t: float) -> list[EventBase]:
+        """Cease-contact and attorney on file: once, as soon as facts saying so are in the context."""
+        facts = self.ctx.metadata.get(FACTS_KEY)
+        if facts is self._seen or not facts:
+            return []
+        self._seen = facts
+        due = [rule_id for flag, rule_id in GATES.items() if facts.get(flag) is True and rule_id not in self._gated]
+        self._gated.update(due)
+        return [self._warn(rule_id, t, None) for rule_id in due]
+
+    def _matches(self, said: float, values: list[Any]) -> bool:
+        return any(isinstance(v, int | float) and abs(said - v) <= self.book.tolerance for v in values)
+
+    def _amount_owed(self, utt: Utterance, facts: Mapping[str, Any], said: float) -> list[EventBase]:
+        """The first amount after "you owe" / "usted debe" against the balance and amount past due."""
+        owed = [facts.get("balance"), facts.get("amount_past_due")]
+        if not any(isinstance(v, int | float) for v in owed):
+            return []
+        if self._matches(said, [*owed, (facts.get("plan") or {}).get("instalment")]):
+            return []
+        currency = facts.get("currency")
+        on_file = " / ".join(_money(v, currency) for v in dict.fromkeys(owed) if v is not None)
+        return [self._warn("ACC-AMT-01", utt.end, utt, said=_money(said, currency), owed=on_file)]
+
+    def _demand(self, utt: Utterance, facts: Mapping[str, Any], amounts: list[float]) -> list[EventBase]:
+        out: list[EventBase] = []
+        if facts.get("dispute_open") is True:
+            out.append(self._warn("ACC-DISP-01", utt.end, utt))
+        if facts.get("time_barred") is True:
+            out.append(self._warn("ACC-TB-01", utt.end, utt))
+        paid = [p["amount"] for p in facts.get("payments_since_extract") or []]
+        currency = facts.get("currency")
+        for said in amounts:
+            if self._matches(said, paid) or facts.get("balance") == 0:
+                out.append(self._warn("ACC-PAID-01", utt.end, utt, said=_money(said, currency),
+                                      paid=", ".join(_money(p, currency) for p in paid) or _money(0, currency)))
+                break
+        return out
+
+    def _warn(self, rule_id: str, t: float, utt: Utterance | None, **params: Any) -> ComplianceWarning:
+        rule = self.book.rules[rule_id]
+        titles = rule.title.render(**params)
+        evidence = None if utt is None else Evidence(speaker=utt.speaker, quote=utt.text, start=utt.start, end=utt.end)
+        return ComplianceWarning(
+            call_id=self.ctx.call_id, t=t, rule_id=rule_id, severity=rule.severity,  # type: ignore[arg-type]
+            title=titles.get(self.ctx.language, titles["en"]), citation=rule.cite(self.ctx.jurisdiction),
+            jurisdiction=self.ctx.jurisdiction, speaker=None if utt is None else utt.speaker, evidence=evidence,
+        )
