@@ -102,9 +102,13 @@ def test_qa_page_follows_the_browser_then_the_switch(spanish, browser):
     assert page.locator("#scorecard-title").text_content() == "Evaluación"
     assert page.locator("#item-C1 .item-title").text_content() == "C1 Petición de pago clara y respetuosa"
     assert page.locator("#section-negotiation").text_content().startswith("Negociación y resolución")
+    card = page.evaluate("fetch('/api/calls/' + encodeURIComponent('%s')).then(r => r.json())" % CALL)["scorecard"]
+    whys = {i["id"]: i["whys"] for i in card["items"]}
+    assert page.locator("#item-C1 .why").text_content() == whys["C1"]["es"]
     page.select_option("#language", "en")
     assert page.locator("#scorecard-title").text_content() == "Scorecard"
     assert page.locator("#item-C1 .item-title").text_content() == "C1 Clear, respectful request for payment"
     assert page.locator("#section-negotiation").text_content().startswith("Negotiation & resolution")
+    assert page.locator("#item-C1 .why").text_content() == whys["C1"]["en"] != whys["C1"]["es"]
     assert not errors, errors
     page.close()

@@ -99,5 +99,9 @@ def test_titles_in_both_languages_the_item_title_in_the_calls() -> None:
     assert {i.section for i in card.items} <= set(card.section_titles)
     again = Scorecard.from_dict(override(card, "C1", "fail").to_dict())
     assert again.item("C1").titles == c1.titles and again.section_titles == card.section_titles
+    assert all(set(i.whys) == {"en", "es"} and i.why == i.whys["es"] for i in card.items)
+    assert again.item("C1").whys == c1.whys
     en = score_call(Script.load(CALLS[0].parent / "en_wrong_number.yaml").call_data())
     assert en.item("C1").title == "Clear, respectful request for payment"
+    assert en.item("A2").why == en.item("A2").whys["en"] == "the right party was not reached"
+    assert en.item("A2").whys["es"] == "no se contactó con el titular"

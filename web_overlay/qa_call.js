@@ -214,7 +214,7 @@ function itemView(item, override) {
       item.points ? h("span", { class: "points" }, t("qa.points", { n: item.points })) : null,
       resultBadge(item.result),
     ),
-    h("p", { class: "why" }, item.why),
+    h("p", { class: "why" }, pick(item.whys, item.why)),
     item.evidence.length ? h("ul", { class: "evidence", "aria-label": t("qa.evidence_for", { id: item.id }) }, item.evidence.map((q) => h("li", {}, quoteButton(q)))) : null,
     override
       ? h(

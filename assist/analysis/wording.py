@@ -30,13 +30,15 @@ class Words(BaseModel):
     es: str | Plural
 
     def render(self, **params: Any) -> dict[str, str]:
-        """The text in each language, with `params` filled in."""
+        """The text in each language, with `params` filled in; a param given as {language: text} (e.g. a
+        rendered title) fills each language with its own."""
         out = {}
         for lang in type(self).model_fields:
             template = getattr(self, lang)
             if isinstance(template, Plural):
                 template = template.one if params.get("n") == 1 else template.other
-            out[lang] = template.format(**params)
+            values = {k: v.get(lang, v.get("en")) if isinstance(v, Mapping) else v for k, v in params.items()}
+            out[lang] = template.format(**values)
         return out
 
     def reason(self, code: str, **params: Any) -> Reason:
