@@ -13,12 +13,14 @@ import httpx
 import numpy as np
 import pytest
 import soundfile as sf
+import websockets
 
 from assist.democall import _interleave
 from assist.replay import follow, replay
 from assist.sealed import SealedError, SealedReader
 from assist.settings import Settings
 from models.tts import load_voice
+from streaming.protocols.plain import plain_messages
 from streaming.types import SAMPLE_RATE
 from tests.service import RunningService
 from tests.tenancy import ACME_KEY, METRICS_TOKEN, TENANTS, TOKEN_SECRET, bearer, token
@@ -50,9 +52,24 @@ def service_call(tmp_path_factory):
         short = slice(0, 3 * SAMPLE_RATE)
         asyncio.run(replay(service.url, "plain", agent[short], debtor[short], SAMPLE_RATE, call_id="rec-off",
                            speed=0, api_key=ACME_KEY, metadata={"record": "false"}))
-        for call_id in ("rec-1", "rec-off"):  # until each call has ended and is stored
+        asyncio.run(_dropped_and_resumed(service, agent[: 8 * SAMPLE_RATE], debtor[: 8 * SAMPLE_RATE]))
+        for call_id in ("rec-1", "rec-off", "rec-re"):  # until each call has ended and is stored
             asyncio.run(follow(service.url, call_id, lambda event: None, token=token("acme", "agent", call_id)))
         yield service, settings, (agent, debtor)
+
+
+async def _dropped_and_resumed(service: RunningService, agent: np.ndarray, debtor: np.ndarray) -> None:
+    """Call rec-re: the connection drops halfway without a stop, telephony connects again and carries on."""
+    messages = list(plain_messages(agent, debtor, SAMPLE_RATE, call_id="rec-re"))
+    (_, start), frames, (_, stop) = messages[0], messages[1:-1], messages[-1]
+    half = len(frames) // 2
+    for last, part in ((False, frames[:half]), (True, frames[half:])):
+        async with websockets.connect(f"{service.url}/ingest/plain", additional_headers={"X-API-KEY": ACME_KEY}) as ws:
+            await ws.send(start)
+            for _, message in part:
+                await ws.send(message)
+            if last:
+                await ws.send(stop)
 
 
 def get(service: RunningService, path: str, tenant: str = "acme", role: str = "qa", **headers: str) -> httpx.Response:
@@ -81,7 +98,7 @@ def test_the_card_is_silent_and_the_rest_of_the_call_is_not(service_call) -> Non
 
 
 def test_ranges_tenants_roles_and_the_key(service_call) -> None:
-    service, settings, _ = service_call
+    service, _, _ = service_call
     full = get(service, "/api/calls/rec-1/recording").content
     head = get(service, "/api/calls/rec-1/recording", Range="bytes=0-99")
     assert head.status_code == 206 and head.content == full[:100]
@@ -95,17 +112,28 @@ def test_ranges_tenants_roles_and_the_key(service_call) -> None:
     assert httpx.get(f"{service.http}/api/calls/rec-1/recording",
                      headers=bearer("acme", "agent", "rec-1")).status_code == 403
     assert httpx.get(f"{service.http}/api/calls/rec-1/recording").status_code == 401
-    (path,) = (settings.recordings_dir / "acme").glob("*.rec")
+    path = service.app.state.recordings.path("acme", "rec-1")
     assert b"OggS" not in path.read_bytes() and full[100:400] not in path.read_bytes()
     with pytest.raises(SealedError):
         SealedReader(path, base64.b64decode(KEYS["globex"]), "rec-1")
+
+
+def test_a_reconnect_continues_the_same_recording(service_call) -> None:
+    service, _, (agent, _) = service_call
+    info = get(service, "/api/calls/rec-re/recording/info").json()
+    assert info["status"] == "complete" and info["duration"] == pytest.approx(8.0, abs=0.1)
+    audio, _ = sf.read(io.BytesIO(get(service, "/api/calls/rec-re/recording").content))
+    assert len(audio) == pytest.approx(8 * SAMPLE_RATE, abs=SAMPLE_RATE // 10)
+    speech = np.flatnonzero(np.abs(agent[: 8 * SAMPLE_RATE]) > 0.05)
+    first, last = slice(speech[0], speech[0] + SAMPLE_RATE // 2), slice(speech[-1] - SAMPLE_RATE // 2, speech[-1])
+    assert rms(audio[first, 0]) > 0.01 and rms(audio[last, 0]) > 0.01, "audio from both connections"
 
 
 def test_a_call_with_recording_off_stores_nothing(service_call) -> None:
     service, settings, _ = service_call
     assert get(service, "/api/calls/rec-off").status_code == 200
     assert get(service, "/api/calls/rec-off/recording").status_code == 404
-    assert len(list(settings.recordings_dir.rglob("*.rec"))) == 1
+    assert len(list(settings.recordings_dir.rglob("*.rec"))) == 2  # rec-1 and rec-re
 
 
 def test_the_qa_page_plays_the_call_beside_its_transcript(service_call, browser) -> None:
@@ -134,6 +162,6 @@ def test_a_purged_recording_is_gone(service_call) -> None:
     from datetime import UTC, datetime, timedelta
 
     recordings = service.app.state.recordings
-    assert recordings.purge(datetime.now(UTC) + timedelta(days=91)) == ["rec-1"]
+    assert sorted(recordings.purge(datetime.now(UTC) + timedelta(days=91))) == ["rec-1", "rec-re"]
     assert get(service, "/api/calls/rec-1/recording").status_code == 410
     assert not list(Path(recordings.root).rglob("*.rec"))
