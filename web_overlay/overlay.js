@@ -1,6 +1,7 @@
 // Agent overlay: one call's live events from WS /calls/{id}/events, resumed by sequence number.
 import { apiFetch, el, fmtClock, fmtDuration, pageUrl, param, setChildren, wsUrl } from "./common.js";
 import { browserLanguage, language, onLanguage, startLanguage, suggestLanguage, t } from "./i18n.js";
+import { account, redrawAccount } from "./overlay_account.js";
 import { abandon, redrawSignals, sentimentScore, stress, style } from "./overlay_signals.js";
 
 const $ = (id) => document.getElementById(id);
@@ -147,6 +148,7 @@ function apply(event) {
     case "stress": return stress(event);
     case "sentiment": return sentimentScore(event);
     case "abandon_risk": return abandon(event);
+    case "account.updated": return account(event);
     case "call.ended":
       stream.endedWords = [event.reason === "end" ? "overlay.ended_after" : "overlay.ended_reason_after",
         { reason: event.reason, duration: fmtDuration(event.duration) }];
@@ -345,6 +347,7 @@ function renderQaLine() {
 function redraw() {
   renderConnection();
   redrawSignals();
+  redrawAccount();
   renderWarnings();
   renderPrompts();
   renderQaLine();
