@@ -43,7 +43,7 @@ class RecordingInfo(BaseModel):
     url: str
 
 
-def _row(call_id: str, s: SessionDep, request: Request) -> Recording:
+def _row(call_id: str, s: SessionDep, request: Request) -> tuple[Call, Recording]:
     call = s.get(Call, call_id)
     if call is None or not principal_of(request).sees((call.meta or {}).get("tenant")):
         raise HTTPException(404, f"no call {call_id!r}")
@@ -52,14 +52,18 @@ def _row(call_id: str, s: SessionDep, request: Request) -> Recording:
         raise HTTPException(404, f"call {call_id!r} has no recording")
     if row.status == "purged":
         raise HTTPException(410, f"the recording of call {call_id!r} was deleted (retention)")
-    return row
+    return call, row
 
 
 @router.get("/calls/{call_id}/recording/info", response_model=RecordingInfo, responses=ERRORS)
 def recording_info(call_id: str, s: SessionDep, request: Request) -> RecordingInfo:
-    """The recording's state, length and the spans silenced in it (kind and time, never the value)."""
-    row = _row(call_id, s, request)
-    return RecordingInfo(call_id=call_id, status=row.status, duration=row.duration,
+    """The recording's state, length and the spans silenced in it (kind and time, never the value).
+
+    status: recording (the call is live), complete, interrupted (the call was cut off by a crash: the file
+    holds the audio written until then), failed (a fault stopped it; what was written is kept)."""
+    call, row = _row(call_id, s, request)
+    status = "interrupted" if row.status == "recording" and call.status != "active" else row.status
+    return RecordingInfo(call_id=call_id, status=status, duration=row.duration,
                          redactions=row.redactions, url=f"/api/calls/{call_id}/recording")
 
 
@@ -82,7 +86,7 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
 @router.get("/calls/{call_id}/recording", response_class=StreamingResponse, responses=ERRORS)
 async def recording(call_id: str, s: SessionDep, request: Request) -> StreamingResponse:
     """The redacted recording (stereo Ogg Opus: left agent, right debtor); `Range: bytes=a-b` for seeking."""
-    row = _row(call_id, s, request)
+    _, row = _row(call_id, s, request)
     recordings: Recordings = request.app.state.recordings
     try:
         reader = await asyncio.to_thread(recordings.reader, row)

@@ -32,17 +32,23 @@ function node(tag, attrs = {}, ...children) {
 
 /** The silenced spans: marks on the timeline and a list of buttons that seek to each. */
 function drawSpans() {
-  const duration = info?.duration || 0;
+  const duration = lengthOf();
   const marks = (info?.redactions || []).map((s) => {
     const mark = node("span", { class: "rec-span", title: spanText(s) });
     mark.style.left = `${(100 * s.start) / duration}%`;
     mark.style.width = `${Math.max(0.5, (100 * (s.end - s.start)) / duration)}%`;
     return mark;
   });
-  $("player-timeline").replaceChildren(...marks);
+  $("player-timeline").replaceChildren(...marks, node("span", { class: "rec-head" }));
   const spans = info?.redactions || [];
   const empty = info ? [node("li", { class: "muted" }, t("rec.nothing_silenced"))] : [];
   $("player-spans").replaceChildren(...(spans.length ? spans.map((s) => node("li", {}, seekButton(s))) : empty));
+}
+
+/** The audio's own length once it is known, else the recording's as stored. */
+function lengthOf() {
+  const d = $("player-audio").duration;
+  return Number.isFinite(d) && d > 0 ? d : info?.duration || 0;
 }
 
 const spanText = (s) => t("rec.span", {
@@ -97,6 +103,8 @@ async function load() {
 /** Highlight the transcript line the audio is in (aria-current), scrolled into view when it changes. */
 function follow() {
   const now = $("player-audio").currentTime;
+  const head = document.querySelector("#player-timeline .rec-head");
+  if (head && lengthOf()) head.style.left = `${Math.min(100, (100 * now) / lengthOf())}%`;
   const line = [...document.querySelectorAll("#transcript .utt")].find(
     (u) => Number(u.dataset.start) <= now && now < Number(u.dataset.end) + 0.3,
   );
@@ -119,6 +127,7 @@ function start() {
   const audio = $("player-audio");
   audio.addEventListener("timeupdate", follow);
   audio.addEventListener("seeked", follow);
+  audio.addEventListener("loadedmetadata", drawSpans);
   audio.addEventListener("error", () => audio.src && message("rec.error"));
   const startOf = (e) => Number(lineOf(e).dataset.start);
   document.addEventListener("click", (e) => lineOf(e) && !e.target.closest("button") && seek(startOf(e), true));
@@ -131,7 +140,7 @@ function start() {
   });
   $("player-timeline").addEventListener("click", (e) => {
     const box = e.currentTarget.getBoundingClientRect();
-    if (info) seek(((e.clientX - box.left) / box.width) * info.duration);
+    if (info) seek(((e.clientX - box.left) / box.width) * lengthOf());
   });
   window.addEventListener("hashchange", load);
   onLanguage(drawSpans);
