@@ -27,7 +27,8 @@ log = structlog.get_logger(__name__)
 CHANNELS = (Speaker.AGENT, Speaker.DEBTOR)
 """Left, right (as `recobra replay` reads stereo files)."""
 JOIN_S = 5.0
-"""A final starting this soon after the same speaker's previous one is read with it (a number said in two breaths)."""
+"""Finals (either speaker) that ended this soon before a final are read with it: a number said in two
+breaths, or an answer whose cue was in the question ("the security code?" - "seven three seven")."""
 
 
 @dataclass(frozen=True)
@@ -40,18 +41,20 @@ class Span:
     speaker: str
 
 
-def redacted_spans(words: Sequence[Word], redactor: Redactor, speaker: str, margin: float) -> list[Span]:
-    """The spans of the words the transcript redactor replaces, widened by `margin`, overlapping ones merged."""
-    plain = [{"text": w.text, "start": w.start, "end": w.end} for w in words]
+def redacted_spans(words: Sequence[tuple[str, Word]], redactor: Redactor, margin: float) -> list[Span]:
+    """The spans of the (speaker, word)s the transcript redactor replaces, widened by `margin`, overlapping
+    ones merged (the speaker of a span is its first word's)."""
+    plain = [{"text": w.text, "start": w.start, "end": w.end, "speaker": who} for who, w in words]
     spans: list[Span] = []
     for word, out in zip(plain, redactor.words(plain)):
         if out["text"] == word["text"]:
             continue
         kind = out["text"].strip(" []").lower()
         start, end = max(0.0, word["start"] - margin), word["end"] + margin
+        speaker = word["speaker"]
         if spans and start <= spans[-1].end:
             last = spans.pop()
-            start, kind = last.start, last.kind
+            start, kind, speaker = last.start, last.kind, last.speaker
         spans.append(Span(round(start, 3), round(end, 3), kind, speaker))
     return spans
 
@@ -110,7 +113,7 @@ class _Track:
 
 @dataclass(frozen=True)
 class RecordingPolicy:
-    hold_s: float = 17.0
+    hold_s: float = 22.0
     margin_s: float = 0.3
     flush_s: float = 2.0
     max_held_s: float = 120.0
@@ -129,7 +132,8 @@ class CallRecording:
         self._tracks = {speaker: _Track() for speaker in CHANNELS}
         self._written = 0
         self.spans: list[Span] = []
-        self._last_words: dict[str, tuple[Word, ...]] = {}
+        self._recent: list[tuple[str, Word]] = []
+        """The words of the finals of the last JOIN_S seconds, both speakers, in time order."""
         self._writer: SealedWriter | None = None
         self._encoder: sf.SoundFile | None = None
         self._sink = _Sink()
@@ -151,13 +155,12 @@ class CallRecording:
             await asyncio.shield(self._task)
 
     def words(self, speaker: Speaker, words: Sequence[Word]) -> None:
-        """A final's words: the spans to silence (with the same speaker's previous final, if just before)."""
+        """A final's words: the spans to silence, read with the finals just before it (JOIN_S)."""
         if not words:
             return
-        previous = self._last_words.get(speaker.value, ())
-        joined = (*previous, *words) if previous and words[0].start - previous[-1].end < JOIN_S else tuple(words)
-        self._last_words[speaker.value] = tuple(words)
-        for span in redacted_spans(joined, self.redactor, speaker.value, self.policy.margin_s):
+        recent = [(who, w) for who, w in self._recent if w.end > words[0].start - JOIN_S]
+        self._recent = sorted([*recent, *((speaker.value, w) for w in words)], key=lambda item: item[1].start)
+        for span in redacted_spans(self._recent, self.redactor, self.policy.margin_s):
             if any(s.start <= span.start and span.end <= s.end for s in self.spans):
                 continue
             if span.start * SAMPLE_RATE < self._written:

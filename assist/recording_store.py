@@ -13,7 +13,7 @@ import structlog
 from sqlalchemy import select
 
 from assist.privacy import Redactor
-from assist.recording import CallRecording, RecordingPolicy
+from assist.recording import JOIN_S, CallRecording, RecordingPolicy
 from assist.sealed import SealedReader
 from assist.settings import Settings, recording_key_bytes
 from assist.storage.db import Database
@@ -32,7 +32,7 @@ class Recordings:
         self.root = settings.recordings_dir
         self._tenants = {t.id: t for t in settings.tenants}
         self.redactor = Redactor(frozenset(settings.redact_kinds))
-        self.policy = RecordingPolicy(hold_s=max(settings.recording_hold_s, settings.max_utterance_s + 1.0),
+        self.policy = RecordingPolicy(hold_s=max(settings.recording_hold_s, settings.max_utterance_s + JOIN_S + 2.0),
                                       margin_s=settings.recording_margin_s)
         for tenant in settings.tenants:
             if self._wanted(tenant.id) and tenant.recording_key is None:

@@ -156,7 +156,8 @@ class Settings(BaseSettings):
     recording_retention_days: int = Field(90, ge=1, description="Days a recording is kept before purge.")
     recording_margin_s: float = Field(0.3, description="Silence this much before and after a redacted number.")
     recording_hold_s: float = Field(
-        17.0, description="Audio held in memory until its finals are in (more than max_utterance_s + 1 s).")
+        22.0, description="Audio held in memory until the finals that may redact it are in (at least "
+        "max_utterance_s + 7 s: a final is read with those of the 5 s before it).")
 
     # Analysis
     jurisdiction: str = "us"

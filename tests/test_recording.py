@@ -77,11 +77,29 @@ def test_parse_range() -> None:
 def test_spans_come_from_the_transcript_redactor_with_a_margin() -> None:
     words = [Word(w, 1.0 + i * 0.4, 1.3 + i * 0.4) for i, w in enumerate(
         "my card is four one one one one one one one one one one one one one one one thanks".split())]
-    (span,) = redacted_spans(words, Redactor(), "debtor", 0.3)
+    (span,) = redacted_spans([("debtor", w) for w in words], Redactor(), 0.3)
     assert span.kind == "card" and span.start == pytest.approx(2.2 - 0.3) and span.end == pytest.approx(8.5 + 0.3)
     dni = [Word(w, i * 0.5, i * 0.5 + 0.4) for i, w in enumerate(
         "mi DNI es uno dos tres cuatro cinco seis siete ocho zeta".split())]
-    assert [s.kind for s in redacted_spans(dni, Redactor(), "debtor", 0.3)] == ["dni"]
+    assert [s.kind for s in redacted_spans([("debtor", w) for w in dni], Redactor(), 0.3)] == ["dni"]
+
+
+def test_a_number_is_read_with_the_finals_just_before_it(tmp_path: Path) -> None:
+    """Half a card per breath, and a security code whose cue was in the agent's question."""
+    recording = _recording(tmp_path / "e.rec", [])
+
+    def final(speaker: Speaker, text: str, at: float) -> None:
+        recording.words(speaker, [Word(w, at + i * 0.4, at + i * 0.4 + 0.3) for i, w in enumerate(text.split())])
+
+    final(Speaker.DEBTOR, "it is four one one one one one one one", 10.0)
+    final(Speaker.DEBTOR, "one one one one one one one one", 14.0)
+    final(Speaker.AGENT, "and the security code on the back", 20.0)
+    final(Speaker.DEBTOR, "seven three seven", 23.5)
+    final(Speaker.DEBTOR, "seven three seven", 40.0)  # no cue near it: an ordinary number
+    assert [(s.kind, s.speaker) for s in recording.spans] == [("card", "debtor"), ("cvv", "debtor")]
+    card, cvv = recording.spans
+    assert card.start == pytest.approx(10.8 - 0.3) and card.end == pytest.approx(14.0 + 7 * 0.4 + 0.3 + 0.3)
+    assert cvv.start == pytest.approx(23.5 - 0.3) and cvv.end == pytest.approx(23.5 + 0.8 + 0.3 + 0.3)
 
 
 async def _stream(recording: CallRecording, agent: np.ndarray, debtor: np.ndarray, words: list[Word],
