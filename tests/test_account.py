@@ -97,6 +97,23 @@ def test_demands_on_disputed_or_time_barred_debts():
     assert said(b, "Tiene que pagar hoy.", "es")["ACC-TB-01"] == "Pidió el pago de una deuda prescrita sin advertirlo"
 
 
+@pytest.mark.parametrize(("language", "text", "title"), [
+    ("en", "We can set up a payment plan over eighteen months at fifty dollars a month.",
+     "Offer outside the creditor's mandate: 18 months (at most 12)"),
+    ("en", "I can offer a 40% discount if you settle today.",
+     "Offer outside the creditor's mandate: 40% off (at most 20%)"),
+    ("es", "Podemos hacer cuotas de veinte euros al mes.",
+     "Oferta fuera del mandato del acreedor: cuota de 20.00 EUR (como mínimo 25.00 EUR)"),
+    ("es", "Le ofrezco un descuento del treinta por ciento.",
+     "Oferta fuera del mandato del acreedor: 30 % de descuento (como máximo 20 %)"),
+    ("en", "We can do twelve months at twenty five dollars a month with a twenty percent discount.", None),
+    ("es", "Lleva usted dieciocho meses sin pagar.", None),
+])
+def test_offers_outside_the_creditors_mandate(language, text, title):
+    a = analyser(language, "us", {**FACTS, "currency": "EUR" if language == "es" else "USD", "time_barred": False})
+    assert said(a, text, language).get("ACC-OFFER-01") == title
+
+
 def test_cease_or_attorney_on_file_is_critical_at_once_and_once():
     a = analyser("es", "es", {**FACTS, "attorney_on_file": True, "cease_contact_on_file": True})
     frame = AudioFrame(Speaker.AGENT, 0.02, np.zeros(320, dtype=np.float32))

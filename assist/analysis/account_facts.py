@@ -1,9 +1,11 @@
 """What the agent says checked against the creditor's live account facts (assist/rules/account_rules.yaml):
 an amount owed that differs from the facts, a demand for an amount already paid or for a disputed or
-time-barred debt, and a cease-contact or attorney on file (critical, as soon as the facts are known)."""
+time-barred debt, an offer outside the creditor's mandate, and a cease-contact or attorney on file
+(critical, as soon as the facts are known)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -15,6 +17,7 @@ from assist.analysis.text import PhraseBook, load_rules, normalise
 from assist.analysis.wording import Words
 from assist.events import ComplianceWarning, EventBase, Evidence
 from assist.qa.extract import find_amounts
+from assist.spoken_numbers import spoken_as_digits
 from streaming.types import AudioFrame, Speaker, Utterance
 
 GATES = {"cease_contact_on_file": "ACC-CEASE-01", "attorney_on_file": "ACC-ATTY-01"}
@@ -36,6 +39,13 @@ class AccountRules:
     tolerance: float
     cues: PhraseBook
     rules: Mapping[str, AccountRule]
+    units: Mapping[str, re.Pattern[str]]
+    """months / percent: a number said before one of the unit's words (normalised text, digits)."""
+    offer_details: Mapping[str, Words]
+
+
+def _unit(words: list[str]) -> re.Pattern[str]:
+    return re.compile(rf"\b(\d+(?:\.\d+)?) (?:{'|'.join(re.escape(normalise(w)) for w in words)})\b")
 
 
 @lru_cache(maxsize=1)
@@ -47,7 +57,9 @@ def account_rules() -> AccountRules:
     bad = [rid for rid, r in rules.items() if "*" not in r.citation or r.severity not in ("warning", "critical")]
     if bad:
         raise ValueError(f"account_rules.yaml: rules {bad} need a '*' citation and a warning/critical severity")
-    return AccountRules(float(raw["tolerance"]), PhraseBook.from_rules(raw["cues"]), rules)
+    return AccountRules(float(raw["tolerance"]), PhraseBook.from_rules(raw["cues"]), rules,
+                        {unit: _unit(words) for unit, words in raw["offer_units"].items()},
+                        {k: Words.model_validate(w) for k, w in raw["offer_details"].items()})
 
 
 def _money(value: float, currency: str | None) -> str:
@@ -80,6 +92,8 @@ class AccountFactsAnalyser:
             out += self._amount_owed(utt, facts, owed[0])
         if (demanded := self._after_cue(norm, "demand", amounts)) or self.book.cues.any(norm, "demand"):
             out += self._demand(utt, facts, demanded)
+        if facts.get("allowed_offers") and self.book.cues.any(norm, "offer"):
+            out += self._offer(utt, facts, [v for _, v in amounts])
         return out
 
     def _after_cue(self, norm: str, cue: str, amounts: list[tuple[int, float]]) -> list[float]:
@@ -127,8 +141,31 @@ class AccountFactsAnalyser:
                 break
         return out
 
+    def _offer(self, utt: Utterance, facts: Mapping[str, Any], amounts: list[float]) -> list[EventBase]:
+        """Terms proposed outside allowed_offers: a longer term, a larger discount, a smaller instalment."""
+        allowed, currency = facts["allowed_offers"], facts.get("currency")
+        text = (spoken_as_digits(utt.text) or (utt.text,))[0]
+        norm = normalise(text.replace(",", "."))
+        percents = [float(p) for p in re.findall(r"(\d+(?:[.,]\d+)?)\s*%", text)]
+        said = {"term": [float(m) for m in self.book.units["months"].findall(norm)],
+                "discount": percents + [float(p) for p in self.book.units["percent"].findall(norm)],
+                "instalment": amounts if self.book.cues.any(norm, "monthly") else []}
+        limits = {"term": (allowed.get("max_term_months"), max, float.__gt__),
+                  "discount": (allowed.get("max_discount_pct"), max, float.__gt__),
+                  "instalment": (allowed.get("min_instalment"), min, float.__lt__)}
+        out: list[EventBase] = []
+        for kind, (limit, pick, beyond) in limits.items():
+            if limit is None or not said[kind] or not beyond(pick(said[kind]), float(limit)):
+                continue
+            value = pick(said[kind])
+            fmt = (lambda v: _money(v, currency)) if kind == "instalment" else (lambda v: f"{v:g}")
+            detail = self.book.offer_details[kind].render(said=fmt(value), allowed=fmt(float(limit)))
+            out.append(self._warn("ACC-OFFER-01", utt.end, utt, detail=detail))
+        return out
+
     def _warn(self, rule_id: str, t: float, utt: Utterance | None, **params: Any) -> ComplianceWarning:
         rule = self.book.rules[rule_id]
+        params = {k: v.get(self.ctx.language, v.get("en")) if isinstance(v, dict) else v for k, v in params.items()}
         titles = rule.title.render(**params)
         evidence = None if utt is None else Evidence(speaker=utt.speaker, quote=utt.text, start=utt.start, end=utt.end)
         return ComplianceWarning(
