@@ -29,7 +29,7 @@ class Recordings:
 
     def __init__(self, settings: Settings, db: Database) -> None:
         self.settings, self.db = settings, db
-        self.root = settings.recordings_dir
+        self.root = settings.recordings_root
         self._tenants = {t.id: t for t in settings.tenants}
         self.redactor = Redactor(frozenset(settings.redact_kinds))
         self.policy = RecordingPolicy(hold_s=max(settings.recording_hold_s, settings.max_utterance_s + JOIN_S + 2.0),

@@ -149,7 +149,9 @@ class Settings(BaseSettings):
     # Call recordings (README "Recordings")
     record_calls: bool = Field(True, description="Record calls (stereo Ogg Opus, numbers silenced, encrypted); "
                                "a tenant's record_calls or a call's metadata record=false turns it off.")
-    recordings_dir: Path = Field(Path("./var/recordings"), description="Where sealed recordings are written.")
+    recordings_dir: Path | None = Field(
+        None, description="Where sealed recordings are written; unset: 'recordings' beside the SQLite database "
+        "file, else ./var/recordings.")
     recording_key: RecordingKey | None = Field(
         None, description="Development mode: base64 of 32 bytes (tenants have their own); unset: a key file "
         "generated in recordings_dir.")
@@ -249,6 +251,15 @@ class Settings(BaseSettings):
             "batching": self.asr_batching, "batch_window_ms": self.asr_batch_window_ms,
             "max_batch": self.asr_max_batch, "interim_max_wait_s": self.asr_interim_max_wait_s,
         }
+
+    @property
+    def recordings_root(self) -> Path:
+        """The recordings folder (recordings_dir, else beside the SQLite database)."""
+        if self.recordings_dir is not None:
+            return self.recordings_dir
+        sqlite = self.database_url.removeprefix("sqlite:///")
+        folder = Path(sqlite).parent if sqlite != self.database_url and sqlite != ":memory:" else Path("./var")
+        return folder / "recordings"
 
     @property
     def dev_mode(self) -> bool:
