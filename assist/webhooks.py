@@ -1,9 +1,9 @@
 """Call outcomes to the tenant's systems: signed webhooks from a durable outbox in the database.
 
 When a call held by this front end ends, its outcome (category, promise to pay, dispute, hardship,
-cease request, QA score and gate, compliance breaches, account facts) is written to the outbox as
-`promise_to_pay.captured` (when the categoriser found a promise; it runs when the call ends) and
-`call.completed`. A worker POSTs each to the tenant's `webhook_url`, signed
+cease request, QA score and gate, compliance breaches, account facts, after-call summary) is written to
+the outbox as `promise_to_pay.captured` (when the categoriser found a promise; it runs when the call
+ends) and `call.completed`. A worker POSTs each to the tenant's `webhook_url`, signed
 `X-Recobra-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<body>">` with `X-Recobra-Event-Id`, and
 retries with exponential backoff (each wait as long as the delivery is old: `webhook_backoff_s`, then
 doubling up to `webhook_backoff_max_s`) until it gets a 2xx or `webhook_give_up_s` has passed. Rows
@@ -32,6 +32,7 @@ from assist.settings import Settings, Tenant
 from assist.storage.db import Database
 from assist.storage.repository import utc
 from assist.storage.tables import WebhookDelivery
+from assist.summary import after_call_summary
 
 log = structlog.get_logger(__name__)
 BATCH = 16
@@ -82,6 +83,7 @@ def call_outcome(call_id: str, events: Iterable[EventBase]) -> dict[str, Any]:
                "gate": [{"id": g["id"], "result": g["result"]} for g in card.get("gate", [])]} if qa else None,
         "compliance_breaches": sorted({w["rule_id"] for w in warnings}),
         "account_facts": facts,
+        "summary": after_call_summary(events),
     }
 
 

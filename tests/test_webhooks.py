@@ -122,6 +122,9 @@ def test_outcomes_are_signed_retried_through_failures_and_timeouts_and_redeliver
             assert data["promise"]["kind"] == "promise_to_pay" and data["promise"]["amount"] == 50.0
             assert data["category"]["primary"] == "promise_to_pay" and data["qa"]["score"] is not None
             assert {"cease_request", "dispute", "hardship", "compliance_breaches", "account_facts"} <= set(data)
+            agreed = next(line for line in data["summary"]["lines"] if line["section"] == "agreed")
+            assert agreed["text"].startswith("Promise to pay 50.00 USD on ")
+            assert agreed["source"]["speaker"] == "debtor" and "pay $50" in agreed["source"]["quote"]
             assert deliveries(service, {"X-API-KEY": GLOBEX_KEY}) == []
             assert deliveries(service, bearer("acme", "supervisor")) == rows
             assert httpx.get(f"{service.http}/api/webhooks/deliveries",
