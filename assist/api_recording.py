@@ -85,7 +85,7 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
 
 @router.get("/calls/{call_id}/recording", response_class=StreamingResponse, responses=ERRORS)
 async def recording(call_id: str, s: SessionDep, request: Request) -> StreamingResponse:
-    """The redacted recording (stereo Ogg Opus: left agent, right debtor); `Range: bytes=a-b` for seeking."""
+    """The redacted recording (stereo Ogg Vorbis: left agent, right debtor); `Range: bytes=a-b` for seeking."""
     _, row = _row(call_id, s, request)
     recordings: Recordings = request.app.state.recordings
     try:

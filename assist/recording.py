@@ -1,4 +1,4 @@
-"""One call's recording: stereo Ogg Opus (left agent, right debtor), payment and identity numbers silenced,
+"""One call's recording: stereo Ogg Vorbis (left agent, right debtor), payment and identity numbers silenced,
 sealed (AES-GCM) as it is written.
 
 Audio waits in memory until no utterance still being transcribed can cover it: a channel's audio older
@@ -26,6 +26,8 @@ from streaming.types import SAMPLE_RATE, AudioFrame, Speaker, Word
 log = structlog.get_logger(__name__)
 CHANNELS = (Speaker.AGENT, Speaker.DEBTOR)
 """Left, right (as `recobra replay` reads stereo files)."""
+MAX_BLOCK_S = 30
+"""Most audio encoded at once (seconds)."""
 JOIN_S = 5.0
 """Finals (either speaker) that ended this soon before a final are read with it: a number said in two
 breaths, or an answer whose cue was in the question ("the security code?" - "seven three seven")."""
@@ -85,15 +87,16 @@ class _Sink:
 
 
 class _Track:
-    """One speaker's audio not yet written, as int16 chunks ending at global sample `end`."""
+    """One speaker's audio not yet written, ending at global sample `end`: int16 chunks, and gaps as counts
+    of silent samples (a media clock may jump an hour ahead: its silence is only made when written)."""
 
     def __init__(self) -> None:
-        self.chunks: list[np.ndarray] = []
+        self.chunks: list[np.ndarray | int] = []
         self.end = 0
 
     def add(self, start: int, samples: np.ndarray) -> None:
-        if start > self.end + 2:  # a gap (a reconnect, discarded audio): silence
-            self.chunks.append(np.zeros(start - self.end, np.int16))
+        if start > self.end + 2:  # a gap (discarded or missing audio): silence
+            self.chunks.append(start - self.end)
             self.end = start
         elif start < self.end - 2:  # audio for time already held or written
             samples = samples[self.end - start:]
@@ -103,10 +106,16 @@ class _Track:
 
     def take(self, base: int, n: int) -> np.ndarray:
         """The n samples from `base` (the oldest held), zero-padded where none arrived."""
-        held = np.concatenate(self.chunks) if self.chunks else np.zeros(0, np.int16)
-        out = np.zeros(n, np.int16)
-        out[: min(n, len(held))] = held[:n]
-        self.chunks = [held[n:]] if len(held) > n else []
+        out, filled = np.zeros(n, np.int16), 0
+        while self.chunks and filled < n:
+            chunk = self.chunks.pop(0)
+            size = chunk if isinstance(chunk, int) else len(chunk)
+            used = min(size, n - filled)
+            if not isinstance(chunk, int):
+                out[filled:filled + used] = chunk[:used]
+            if used < size:
+                self.chunks.insert(0, size - used if isinstance(chunk, int) else chunk[used:])
+            filled += used
         self.end = max(self.end, base + n)
         return out
 
@@ -189,7 +198,7 @@ class CallRecording:
 
     async def _flush(self, final: bool) -> None:
         while not self.failed and (n := self._upto(final) - self._written) >= (1 if final else SAMPLE_RATE // 10):
-            base = self._written
+            n, base = min(n, MAX_BLOCK_S * SAMPLE_RATE), self._written
             block = np.stack([self._tracks[s].take(base, n) for s in CHANNELS], axis=1)
             self._silence(block, base)
             self._written += n
@@ -224,7 +233,7 @@ class CallRecording:
         if self._writer is None:
             self._writer = SealedWriter(self.path, self._key, self.call_id)
             self._encoder = sf.SoundFile(self._sink, "w", samplerate=SAMPLE_RATE, channels=len(CHANNELS),
-                                         format="OGG", subtype="OPUS")
+                                         format="OGG", subtype="VORBIS")
             log.info("recording.started", call_id=self.call_id)
         assert self._encoder is not None
         self._encoder.write(block)

@@ -147,7 +147,7 @@ class Settings(BaseSettings):
     redact_kinds: list[str] = ["card", "cvv", "iban", "ssn", "dni", "nie", "curp", "rfc"]
 
     # Call recordings (README "Recordings")
-    record_calls: bool = Field(True, description="Record calls (stereo Ogg Opus, numbers silenced, encrypted); "
+    record_calls: bool = Field(True, description="Record calls (stereo Ogg Vorbis, numbers silenced, encrypted); "
                                "a tenant's record_calls or a call's metadata record=false turns it off.")
     recordings_dir: Path | None = Field(
         None, description="Where sealed recordings are written; unset: 'recordings' beside the SQLite database "

@@ -167,3 +167,27 @@ def test_purge_deletes_recordings_past_retention(tmp_path: Path) -> None:
         assert s.get_one(Recording, "old-call").status == "purged"
     assert not recording.path.exists()
     db.close()
+
+
+def test_gaps_are_silence_and_a_channel_that_sends_nothing_does_not_hold_the_other(tmp_path: Path) -> None:
+    agent, _, _ = fleurs_call("en", 2)
+    path = tmp_path / "g.rec"
+    rows: list = []
+    recording = CallRecording("call-1", path, KEY, Redactor(), RecordingPolicy(hold_s=3.0, max_held_s=10.0),
+                              lambda *change: rows.append(change))
+
+    async def run() -> int:
+        step, written = 320, 0
+        for offset in (0.0, 600.0):  # the media clock jumps ten minutes ahead
+            for i in range(0, 20 * SAMPLE_RATE, step):
+                await recording.audio(AudioFrame(Speaker.AGENT, offset + i / SAMPLE_RATE, agent[i:i + step]))
+            written = max(written, recording._written)
+        await recording.close()
+        return written
+
+    written_before_close = asyncio.run(run())
+    assert written_before_close > 600 * SAMPLE_RATE, "the agent's audio is written though the debtor sent none"
+    audio, _ = sf.read(io.BytesIO(b"".join(SealedReader(path, KEY, "call-1").read())))
+    assert len(audio) == pytest.approx(620 * SAMPLE_RATE, abs=SAMPLE_RATE // 10)
+    assert rms(audio[30 * SAMPLE_RATE:590 * SAMPLE_RATE]).max() < 1e-3 and rms(audio[:20 * SAMPLE_RATE])[0] > 1e-3
+    assert rows[-1][:2] == ("complete", pytest.approx(620.0, abs=0.1))

@@ -1,5 +1,5 @@
 """A spoken card number through the real service (TTS -> VAD -> whisper): the stored recording is stereo
-Ogg Opus with the card silenced, sealed with the tenant's key, served with ranges to its own tenant only."""
+Ogg Vorbis with the card silenced, sealed with the tenant's key, served with ranges to its own tenant only."""
 
 from __future__ import annotations
 
