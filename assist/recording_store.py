@@ -6,6 +6,7 @@ import base64
 import hashlib
 import os
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -45,17 +46,22 @@ class Recordings:
             return recording_key_bytes(entry.recording_key) if entry and entry.recording_key else None
         if self.settings.recording_key is not None:
             return recording_key_bytes(self.settings.recording_key)
-        return self._dev_key()
+        return self._dev_key
 
+    @cached_property
     def _dev_key(self) -> bytes:
+        """Development mode without RECORDING_KEY: a key file made once (by whichever process comes first)."""
         path = self.root / "development.key"
-        if not path.exists():
-            self.root.mkdir(parents=True, exist_ok=True)
+        self.root.mkdir(parents=True, exist_ok=True)
+        try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as f:
-                f.write(base64.b64encode(os.urandom(32)).decode())
-            log.warning("recording.development_key", path=str(path), detail="set RECOBRA_RECORDING_KEY instead")
-        return base64.b64decode(path.read_text().strip())
+        except FileExistsError:
+            return base64.b64decode(path.read_text().strip())
+        key = os.urandom(32)
+        with os.fdopen(fd, "w") as f:
+            f.write(base64.b64encode(key).decode())
+        log.warning("recording.development_key", path=str(path), detail="set RECOBRA_RECORDING_KEY instead")
+        return key
 
     def _wanted(self, tenant: str | None) -> bool:
         entry = self._tenants.get(tenant) if tenant is not None else None
