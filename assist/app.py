@@ -29,6 +29,7 @@ from assist.auth import (
 from assist.auth import router as auth_router
 from assist.call_language import CallLanguage
 from assist.dashboard import Dashboard, serve_feed
+from assist.events import EventBase
 from assist.hub import EventHub, SlowSubscriber, stored_events
 from assist.ingest import CallRegistry, end_calls_on_signal, serve_ingest
 from assist.metrics import Metrics
@@ -128,6 +129,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.outbox.call_closed(call_id, registry.owners.get(call_id), list(hub.calls[call_id].events))
 
     hub.add_close_listener(outcome_webhooks)
+
+    def live_webhooks(event: EventBase) -> None:
+        if event.call_id in sessions and getattr(app.state, "outbox", None) is not None:
+            app.state.outbox.call_event(event, registry.owners.get(event.call_id), hub.calls[event.call_id].events)
+
+    hub.add_listener(live_webhooks)
     app.state.bus = None  # the Redis event bus, when settings.event_bus is redis (set at startup)
 
     @app.get("/", include_in_schema=False)

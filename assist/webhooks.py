@@ -2,8 +2,9 @@
 
 When a call held by this front end ends, its outcome (category, promise to pay, dispute, hardship,
 cease request, QA score and gate, compliance breaches, account facts, after-call summary) is written to
-the outbox as `promise_to_pay.captured` (when the categoriser found a promise; it runs when the call
-ends) and `call.completed`. A worker POSTs each to the tenant's `webhook_url`, signed
+the outbox as `call.completed`; `promise_to_pay.captured` is written as soon as a promise with its amount
+and date is heard (assist/live_promise.py), or at the end when only the end's categorisation finds it.
+A worker POSTs each to the tenant's `webhook_url`, signed
 `X-Recobra-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<body>">` with `X-Recobra-Event-Id`, and
 retries with exponential backoff (each wait as long as the delivery is old: `webhook_backoff_s`, then
 doubling up to `webhook_backoff_max_s`) until it gets a 2xx or `webhook_give_up_s` has passed. Rows
@@ -26,7 +27,8 @@ import httpx
 import structlog
 from sqlalchemy import select, update
 
-from assist.events import AccountUpdated, CallEnded, EventBase, QaScore
+from assist.events import AccountUpdated, CallEnded, EventBase, QaScore, TranscriptFinal
+from assist.live_promise import promise_so_far
 from assist.qa.calldata import standing_warnings
 from assist.settings import Settings, Tenant
 from assist.storage.db import Database
@@ -94,20 +96,39 @@ class Outbox:
         self.settings, self.db, self.tenants = settings, db, tenants
         self._wake = asyncio.Event()
         self._writes: set[asyncio.Task] = set()
+        self._promised: set[str] = set()  # calls whose promise went out live
         self._client = httpx.AsyncClient(timeout=settings.webhook_timeout_s, follow_redirects=False,
                                          headers={"User-Agent": USER_AGENT})
         self._task = asyncio.create_task(self._run())
 
-    def call_closed(self, call_id: str, tenant: str | None, events: list[EventBase]) -> None:
-        """Queue the outcome webhooks of a call this node held (from the hub's close listener)."""
+    def _target(self, tenant: str | None) -> Tenant | None:
         target = self.tenants.get(tenant) if tenant else None
-        if target is None or not target.webhook_url:
-            return
-        outcome = call_outcome(call_id, events)
-        kinds = (["promise_to_pay.captured"] if outcome["promise"] else []) + ["call.completed"]
-        task = asyncio.create_task(self.enqueue(target.id, call_id, [(k, outcome) for k in kinds]))
+        return target if target is not None and target.webhook_url else None
+
+    def _spawn(self, tenant: str, call_id: str, items: list[tuple[str, dict[str, Any]]]) -> None:
+        task = asyncio.create_task(self.enqueue(tenant, call_id, items))
         self._writes.add(task)
         task.add_done_callback(self._writes.discard)
+
+    def call_event(self, event: EventBase, tenant: str | None, events: list[EventBase]) -> None:
+        """A live event of a call this node holds: a final may complete a promise to pay (sent at once)."""
+        if not isinstance(event, TranscriptFinal) or event.call_id in self._promised:
+            return
+        if (target := self._target(tenant)) is None or (promise := promise_so_far(event.call_id, events)) is None:
+            return
+        self._promised.add(event.call_id)
+        self._spawn(target.id, event.call_id,
+                    [("promise_to_pay.captured", {"call_id": event.call_id, "promise": promise, "live": True})])
+
+    def call_closed(self, call_id: str, tenant: str | None, events: list[EventBase]) -> None:
+        """Queue the outcome webhooks of a call this node held (from the hub's close listener)."""
+        live = call_id in self._promised
+        self._promised.discard(call_id)
+        if (target := self._target(tenant)) is None:
+            return
+        outcome = call_outcome(call_id, events)
+        kinds = (["promise_to_pay.captured"] if outcome["promise"] and not live else []) + ["call.completed"]
+        self._spawn(target.id, call_id, [(k, outcome) for k in kinds])
 
     async def enqueue(self, tenant: str, call_id: str | None, items: list[tuple[str, dict[str, Any]]]) -> list[str]:
         """Write webhooks to the outbox (one transaction); their event ids."""

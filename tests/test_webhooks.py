@@ -110,12 +110,17 @@ def test_outcomes_are_signed_retried_through_failures_and_timeouts_and_redeliver
             agent, debtor = promise_call()
             asyncio.run(replay(service.url, "plain", agent, debtor, SAMPLE_RATE, call_id="hook-1", speed=0,
                                api_key=ACME_KEY, metadata={"language": "en"}))
-            rows = wait_for(lambda: (r := deliveries(service)) and all(d["status"] == "delivered" for d in r) and r)
+            rows = wait_for(lambda: len(r := deliveries(service)) == 2
+                            and all(d["status"] == "delivered" for d in r) and r)
             assert {d["event"] for d in rows} == {"promise_to_pay.captured", "call.completed"}
-            assert sorted(d["attempts"] for d in rows) == [2, 2]  # one refused with 500, one timed out; both again
+            assert [a for *_, a in receiver.requests][:2] == ["fail", "slow"]  # a 500, then a timeout: both again
+            assert sum(d["attempts"] for d in rows) == len(receiver.requests) == 4
             assert all(verify(h, b) for h, b, _ in receiver.requests)
             acked = receiver.acknowledged()
             assert set(acked) == {d["id"] for d in rows}
+            promise = next(b for b in acked.values() if b["type"] == "promise_to_pay.captured")["data"]
+            assert promise["live"] is True and promise["promise"]["amount"] == 50.0  # sent as soon as it was heard
+            assert promise["promise"]["method"] == "card" and promise["promise"]["heard"]["start"] > 0
             completed = next(b for b in acked.values() if b["type"] == "call.completed")
             data = completed["data"]
             assert completed["tenant"] == "acme" and data["call_id"] == "hook-1"
