@@ -83,7 +83,12 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     return start, end
 
 
-@router.get("/calls/{call_id}/recording", response_class=StreamingResponse, responses=ERRORS)
+AUDIO = {"content": {MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}}}
+
+
+@router.get("/calls/{call_id}/recording", response_class=StreamingResponse,
+            responses={200: {"description": "The whole file", **AUDIO},
+                       206: {"description": "The requested byte range (Content-Range)", **AUDIO}, **ERRORS})
 async def recording(call_id: str, s: SessionDep, request: Request) -> StreamingResponse:
     """The redacted recording (stereo Ogg Vorbis: left agent, right debtor); `Range: bytes=a-b` for seeking."""
     _, row = _row(call_id, s, request)

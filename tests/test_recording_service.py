@@ -157,6 +157,26 @@ def test_the_qa_page_plays_the_call_beside_its_transcript(service_call, browser)
     page.close()
 
 
+def test_a_damaged_or_truncated_file_is_a_clear_error_or_what_is_whole(service_call) -> None:
+    service, _, _ = service_call
+    path = service.app.state.recordings.path("acme", "rec-re")
+    original = path.read_bytes()
+    full = get(service, "/api/calls/rec-re/recording").content
+    try:
+        damaged = bytearray(original)
+        damaged[40] ^= 1  # inside the first record
+        path.write_bytes(bytes(damaged))
+        response = get(service, "/api/calls/rec-re/recording")
+        assert response.status_code == 500 and "cannot be decrypted" in response.json()["detail"]
+        path.write_bytes(original[:-20])  # without its end mark (a crash after the last write): all of it
+        assert get(service, "/api/calls/rec-re/recording").content == full
+        path.write_bytes(original[:-30])  # cut inside the last record: the whole records before it
+        cut = get(service, "/api/calls/rec-re/recording")
+        assert cut.status_code == 200 and 0 < len(cut.content) < len(full) and full.startswith(cut.content)
+    finally:
+        path.write_bytes(original)
+
+
 def test_a_purged_recording_is_gone(service_call) -> None:
     service, _, _ = service_call
     from datetime import UTC, datetime, timedelta
