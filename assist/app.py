@@ -18,6 +18,7 @@ from assist.analysis.sentiment import check_sentiment_model
 from assist.api_account import FactsDesk
 from assist.api_account import router as account_router
 from assist.api_qa import router as qa_router
+from assist.api_summary import router as summary_router
 from assist.api_webhooks import router as webhooks_router
 from assist.api_recording import router as recording_router
 from assist.auth import (
@@ -121,6 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth_router)
     app.include_router(account_router)
     app.include_router(webhooks_router)
+    app.include_router(summary_router)
     app.state.account_desk = FactsDesk(settings.account_facts_wait_s, settings.account_facts_max_waiting)
 
     def outcome_webhooks(call_id: str) -> None:

@@ -196,6 +196,9 @@ def test_facts_before_and_during_the_call(service):
     atty = [e for e in events if e.get("rule_id") == "ACC-ATTY-01"]
     assert len(atty) == 1 and atty[0]["seq"] > updates[1]["seq"] and atty[0]["t"] < updates[1]["t"] + 0.5
     assert httpx.put(api, json=FACTS, headers=key).status_code == 409  # the call has ended
+    summary = httpx.get(f"{service.http}/calls/acct-1/summary", headers=bearer("acme", "agent", "acct-1"))
+    assert [line["code"] for line in summary.json()["lines"]] == ["compliance", "payment_on_file"]
+    assert httpx.get(f"{service.http}/calls/acct-1/summary", headers=bearer("globex", "supervisor")).status_code == 404
 
 
 def test_invalid_bodies_name_the_field(service):

@@ -56,6 +56,14 @@ def test_account_panel_highlights_what_changed_in_both_languages(ended_call, bro
     assert page.locator("[data-field=payments_since_extract] dd").inner_text() == f"150.00 USD · {TODAY} · card"
     assert page.locator("[data-field=plan] dd").inner_text() == "active · 50.00 USD · 2027-01-05"
 
+    page.locator("#summary li").first.wait_for()
+    assert page.locator("#summary .summary-text").all_inner_texts() == [
+        "ACC-ATTY-01: Debtor represented by an attorney: contact the attorney, not the debtor",
+        f"Payment of 150.00 USD received on {TODAY} (account facts)"]
+    sections = page.locator("#summary li").evaluate_all("rows => rows.map(r => [r.dataset.section, r.dataset.seq])")
+    summary = httpx.get(f"{ended_call.http}/calls/{CALL}/summary").json()
+    assert sections == [[line["section"], str(line["source"]["seq"])] for line in summary["lines"]]
+
     page.select_option("#language", "es")
     assert page.locator("#account-h").text_content() == "Cuenta"
     assert page.locator("#account-changes li").nth(3).inner_text() == "Pago de 150.00 USD recibido hoy"

@@ -2,6 +2,7 @@
 import { apiFetch, el, fmtClock, fmtDuration, pageUrl, param, setChildren, wsUrl } from "./common.js";
 import { browserLanguage, language, onLanguage, startLanguage, suggestLanguage, t } from "./i18n.js";
 import { account, redrawAccount } from "./overlay_account.js";
+import { loadSummary, redrawSummary } from "./overlay_summary.js";
 import { abandon, redrawSignals, sentimentScore, stress, style } from "./overlay_signals.js";
 
 const $ = (id) => document.getElementById(id);
@@ -155,6 +156,7 @@ function apply(event) {
       return setConnection("ended", ...stream.endedWords);
     case "qa.score":
       qaReady = true;
+      loadSummary(callId);
       return renderQaLine();
     case "call.error": return setConnection("error", "overlay.call_error", { message: event.message });
     default: return undefined;
@@ -348,6 +350,7 @@ function redraw() {
   renderConnection();
   redrawSignals();
   redrawAccount();
+  redrawSummary();
   renderWarnings();
   renderPrompts();
   renderQaLine();
