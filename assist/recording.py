@@ -199,12 +199,25 @@ class CallRecording:
     async def _flush(self, final: bool) -> None:
         while not self.failed and (n := self._upto(final) - self._written) >= (1 if final else SAMPLE_RATE // 10):
             n, base = min(n, MAX_BLOCK_S * SAMPLE_RATE), self._written
+            settled = [self._tracks[s].end - int(self.policy.hold_s * SAMPLE_RATE) for s in CHANNELS]
             block = np.stack([self._tracks[s].take(base, n) for s in CHANNELS], axis=1)
             self._silence(block, base)
+            if not final:
+                self._drop_unsettled(block, base, settled)
             self._written += n
             await self._run(lambda block=block: self._write(block))
             if not final and self._upto() - self._written < self.policy.flush_s * SAMPLE_RATE:
                 break
+
+    def _drop_unsettled(self, block: np.ndarray, base: int, settled: list[int]) -> None:
+        """A channel far behind the other (written anyway, to bound memory): its audio whose finals may not be
+        in yet (from its `settled` sample on) is dropped as silence, never written unredacted."""
+        for column, (speaker, limit) in enumerate(zip(CHANNELS, settled)):
+            cut = max(0, limit - base)
+            if cut < len(block) and block[cut:, column].any():
+                log.warning("recording.channel_lagging", call_id=self.call_id, speaker=speaker.value,
+                            dropped_s=round((len(block) - cut) / SAMPLE_RATE, 2))
+                block[cut:, column] = 0
 
     def _silence(self, block: np.ndarray, base: int) -> None:
         for span in self.spans:

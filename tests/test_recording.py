@@ -191,3 +191,25 @@ def test_gaps_are_silence_and_a_channel_that_sends_nothing_does_not_hold_the_oth
     assert len(audio) == pytest.approx(620 * SAMPLE_RATE, abs=SAMPLE_RATE // 10)
     assert rms(audio[30 * SAMPLE_RATE:590 * SAMPLE_RATE]).max() < 1e-3 and rms(audio[:20 * SAMPLE_RATE])[0] > 1e-3
     assert rows[-1][:2] == ("complete", pytest.approx(620.0, abs=0.1))
+
+
+def test_a_lagging_channel_written_to_bound_memory_loses_its_unsettled_audio_never_leaks_it(tmp_path: Path) -> None:
+    agent, debtor, _ = fleurs_call("en", 4)
+    speech = np.full(len(agent), 0.1, np.float32)  # the debtor talks all along, but its transcription lags
+    path = tmp_path / "l.rec"
+    recording = CallRecording("call-1", path, KEY, Redactor(), RecordingPolicy(hold_s=3.0, max_held_s=10.0),
+                              lambda *change: None)
+
+    async def run() -> None:
+        step = 320
+        for i in range(0, 6 * SAMPLE_RATE, step):
+            await recording.audio(AudioFrame(Speaker.DEBTOR, i / SAMPLE_RATE, speech[i:i + step]))
+        for i in range(0, 30 * SAMPLE_RATE, step):
+            await recording.audio(AudioFrame(Speaker.AGENT, i / SAMPLE_RATE, agent[i:i + step]))
+        await recording.close()
+
+    asyncio.run(run())
+    audio, _ = sf.read(io.BytesIO(b"".join(SealedReader(path, KEY, "call-1").read())))
+    second = SAMPLE_RATE
+    assert rms(audio[: 2 * second, 1]) > 0.05, "settled debtor audio (older than the hold) is kept"
+    assert rms(audio[3 * second + 1000: 6 * second, 1]) < 1e-3, "unsettled debtor audio is dropped, not written"
