@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import io
 import os
 from datetime import UTC, datetime, timedelta
@@ -213,3 +214,19 @@ def test_a_lagging_channel_written_to_bound_memory_loses_its_unsettled_audio_nev
     second = SAMPLE_RATE
     assert rms(audio[: 2 * second, 1]) > 0.05, "settled debtor audio (older than the hold) is kept"
     assert rms(audio[3 * second + 1000: 6 * second, 1]) < 1e-3, "unsettled debtor audio is dropped, not written"
+
+
+def test_recording_is_off_per_tenant_per_call_or_without_a_key(tmp_path: Path) -> None:
+    key = base64.b64encode(os.urandom(32)).decode()
+    tenants = [{"id": "on", "recording_key": key}, {"id": "off", "recording_key": key, "record_calls": False},
+               {"id": "keyless"}]
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 't.db'}", tenants=tenants, token_secret="s" * 32)
+    db = Database(settings.database_url)
+    store = Recordings(settings, db)
+    assert store.open("a", {"tenant": "on"}) is not None
+    assert store.open("b", {"tenant": "on", "record": False}) is None
+    assert store.open("c", {"tenant": "off"}) is None and store.open("d", {"tenant": "keyless"}) is None
+    assert Recordings(settings.model_copy(update={"record_calls": False}), db).open("e", {"tenant": "on"}) is None
+    with pytest.raises(ValueError, match="32 bytes"):
+        Settings(tenants=[{"id": "x", "recording_key": base64.b64encode(b"short").decode()}], token_secret="s" * 32)
+    db.close()
