@@ -120,6 +120,12 @@ class Outbox:
         self._spawn(target.id, event.call_id,
                     [("promise_to_pay.captured", {"call_id": event.call_id, "promise": promise, "live": True})])
 
+    def summary_edited(self, tenant: str, call_id: str, lines: list[dict[str, Any]], editor: str) -> None:
+        """An ended call's summary was rewritten: the new lines go out as `call.summary_edited`."""
+        if (target := self._target(tenant)) is not None:
+            self._spawn(target.id, call_id, [("call.summary_edited", {"call_id": call_id, "lines": lines,
+                                                                       "edited_by": editor})])
+
     def call_closed(self, call_id: str, tenant: str | None, events: list[EventBase]) -> None:
         """Queue the outcome webhooks of a call this node held (from the hub's close listener)."""
         live = call_id in self._promised

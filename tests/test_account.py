@@ -201,6 +201,24 @@ def test_facts_before_and_during_the_call(service):
     assert httpx.get(f"{service.http}/calls/acct-1/summary", headers=bearer("globex", "supervisor")).status_code == 404
 
 
+def test_summary_edits_are_kept_with_who_and_when(service):
+    silence = np.zeros(SAMPLE_RATE, dtype=np.float32)
+    asyncio.run(stream(service, "acct-4", silence, silence, {"language": "en"}, {}))
+    log_of(service, "acct-4")
+    api = f"{service.http}/calls/acct-4/summary"
+    agent = bearer("acme", "agent", "acct-4")
+    assert httpx.get(api, headers=agent).json()["edited"] is None
+    lines = [{"section": "next_steps", "text": "Send the statement by post."}]
+    first = httpx.put(api, json={"lines": lines}, headers=agent).json()["edited"]
+    assert first["by"] == "agent@acme" and first["lines"] == lines
+    second = httpx.put(api, json={"lines": [*lines, {"section": "agreed", "text": "Call on Monday."}]},
+                       headers=bearer("acme", "supervisor")).json()["edited"]
+    assert second["by"] == "supervisor@acme" and second["id"] > first["id"] and len(second["lines"]) == 2
+    assert httpx.put(api, json={"lines": [{"section": "gossip", "text": "x"}]}, headers=agent).status_code == 422
+    assert httpx.put(api, json={"lines": lines}, headers=bearer("globex", "supervisor")).status_code == 404
+    assert httpx.put(api, json={"lines": lines}, headers=bearer("acme", "agent", "acct-1")).status_code == 403
+
+
 def test_invalid_bodies_name_the_field(service):
     api = f"{service.http}/calls/acct-2/account"
     key = {"X-API-KEY": ACME_KEY}

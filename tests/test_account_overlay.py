@@ -64,6 +64,15 @@ def test_account_panel_highlights_what_changed_in_both_languages(ended_call, bro
     summary = httpx.get(f"{ended_call.http}/calls/{CALL}/summary").json()
     assert sections == [[line["section"], str(line["source"]["seq"])] for line in summary["lines"]]
 
+    page.click("#summary-edit")
+    page.locator("#summary .summary-edit").first.fill("Attorney on file: I ended the call at once.")
+    page.click("#summary-save")
+    page.locator("#summary-note").filter(has_text="Edited by dev").wait_for()
+    assert page.locator("#summary .summary-text").first.inner_text() == "Attorney on file: I ended the call at once."
+    edited = httpx.get(f"{ended_call.http}/calls/{CALL}/summary").json()["edited"]
+    assert edited["by"] == "dev" and edited["lines"][0] == {"section": "compliance",
+                                                             "text": "Attorney on file: I ended the call at once."}
+
     page.select_option("#language", "es")
     assert page.locator("#account-h").text_content() == "Cuenta"
     assert page.locator("#account-changes li").nth(3).inner_text() == "Pago de 150.00 USD recibido hoy"

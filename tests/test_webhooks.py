@@ -142,6 +142,12 @@ def test_outcomes_are_signed_retried_through_failures_and_timeouts_and_redeliver
                                headers={"X-API-KEY": ACME_KEY})
             assert again.status_code == 202
             wait_for(lambda: sum(h["X-Recobra-Event-Id"] == one for h, _, a in receiver.requests if a == "ok") == 2)
+            lines = [{"section": "agreed", "text": "50 USD on Friday by card."}]
+            assert httpx.put(f"{service.http}/calls/hook-1/summary", json={"lines": lines},
+                             headers=bearer("acme", "supervisor")).status_code == 200
+            edited = wait_for(lambda: [b for b in receiver.acknowledged().values()
+                                       if b["type"] == "call.summary_edited"])
+            assert edited[0]["data"] == {"call_id": "hook-1", "lines": lines, "edited_by": "supervisor@acme"}
             assert all(verify(h, b) for h, b, _ in receiver.requests)
     finally:
         receiver.close()

@@ -174,3 +174,17 @@ class WebhookDelivery(Base):
     delivered_at: Mapped[datetime | None]
     last_status: Mapped[int | None]
     last_error: Mapped[str | None] = mapped_column(String(256))
+
+
+class SummaryEdit(Base):
+    """Audit trail of an agent or reviewer rewriting a call's after-call summary: who, when, the lines
+    before and after (the latest edit is the summary in force)."""
+
+    __tablename__ = "summary_edits"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    call_id: Mapped[str] = mapped_column(String(128), index=True)
+    editor: Mapped[str] = mapped_column(String(128))
+    at: Mapped[datetime]
+    before: Mapped[list[Any]]
+    after: Mapped[list[Any]]
