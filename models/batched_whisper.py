@@ -34,6 +34,8 @@ LOG_PROB_THRESHOLD = -1.0
 NO_SPEECH_THRESHOLD = 0.6
 BEST_OF = 5
 MAX_INITIAL_TIMESTAMP_S = 1.0
+MAX_TOKENS_PER_S = 12.0
+"""More text tokens per second of a segment than anyone speaks (fast speech is about 6)."""
 PREPEND_PUNCTUATIONS = "\"'“¿([{-"
 APPEND_PUNCTUATIONS = "\"'.。,，!！?？:：”)]}、"
 
@@ -50,7 +52,7 @@ class WindowPolicy:
 
     trim: bool = True
     floor_s: float = 10.0
-    margin_s: float = 1.0
+    margin_s: float = 3.0
     step_s: float = 5.0
     tokens_per_s: float = 8.0
     extra_tokens: int = 10
@@ -232,14 +234,19 @@ class BatchedWhisper:
             if outcome.result.no_speech_prob > NO_SPEECH_THRESHOLD and outcome.avg_logprob <= LOG_PROB_THRESHOLD:
                 splits.append(None)  # silence: skip to the next window
                 continue
-            if trimmed and (outcome.exhausted or _needs_fallback(outcome)):
+            tokens = outcome.result.sequences_ids[0]
+            if trimmed and not any(t < tokenizer.eot for t in tokens):
+                splits.append(None)  # nothing said (typically the pause after the last sentence): no fallback
+                continue
+            split = self.model._split_segments_by_timestamps(
+                tokenizer=tokenizer, tokens=tokens, time_offset=s.seek * self.time_per_frame,
+                segment_size=n, segment_duration=n * self.time_per_frame, seek=s.seek,
+            )
+            if trimmed and (outcome.exhausted or _needs_fallback(outcome) or _crammed(split[0], tokenizer)):
                 s.full_window, s.full_windows = True, s.full_windows + 1  # decode this window again, untrimmed
                 splits.append(None)
                 continue
-            splits.append(self.model._split_segments_by_timestamps(
-                tokenizer=tokenizer, tokens=outcome.result.sequences_ids[0], time_offset=s.seek * self.time_per_frame,
-                segment_size=n, segment_duration=n * self.time_per_frame, seek=s.seek,
-            ))
+            splits.append(split)
         text_tokens = [
             [t for seg in split[0] for t in seg["tokens"] if t < tokenizer.eot] if split else [] for split in splits
         ]
@@ -335,6 +342,15 @@ def _take(encoded: ctranslate2.StorageView, rows: list[int], total: int) -> ctra
         return encoded
     host = np.asarray(encoded.to_device(ctranslate2.Device.cpu))
     return ctranslate2.StorageView.from_array(np.ascontiguousarray(host[rows]))
+
+
+def _crammed(segments: list[dict], tokenizer: Tokenizer) -> bool:
+    """A segment holding far more text than its time can (a repeated sentence squeezed into a blip)."""
+    for seg in segments:
+        text = [t for t in seg["tokens"] if t < tokenizer.eot]
+        if len(text) > MAX_TOKENS_PER_S * max(seg["end"] - seg["start"], 0.0) + 4:
+            return True
+    return False
 
 
 def _needs_fallback(o: _Outcome) -> bool:
