@@ -2,7 +2,7 @@
 four fifths of the train lines (plus the packs' and cards' phrases) and the live analysers are scored on
 the other fifth, per language. This is what settings are chosen on; the test split is never read.
 
-    python benchmarks/cv_intent.py [--c-agent 100 --c-debtor 30 --c-prompts 30]
+    python benchmarks/cv_intent.py [--c-agent 100 --t-agent 0.5 --knn 0.3 --errors]
 """
 
 from __future__ import annotations
@@ -24,6 +24,10 @@ from benchmarks.train_intent import FOLDS, card_examples, fit, pack_examples
 from models.embeddings import load_embedder
 
 
+THRESHOLDS: dict[str, float] = {}
+KNN_WEIGHT: float | None = None
+
+
 def _head(name: str, base: list, lines: list, c: float, embed) -> IntentHead:
     spec = intent_config().heads[name]  # type: ignore[index]
     labels = (NONE, *spec.labels)
@@ -31,14 +35,21 @@ def _head(name: str, base: list, lines: list, c: float, embed) -> IntentHead:
     x = embed([t for t, _ in examples])
     y = np.array([labels.index(label) for _, label in examples])
     w, b = fit(x, y, len(labels), c)
-    return IntentHead(labels, w, b, spec.threshold)
+    return IntentHead(labels, w, b, THRESHOLDS.get(name, spec.threshold), frozenset(spec.negative_meaning),
+                      x.astype(np.float32), y, KNN_WEIGHT if KNN_WEIGHT is not None else intent_config().knn_weight)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     for name, c in (("agent", 100.0), ("debtor", 30.0), ("prompts", 30.0)):
         parser.add_argument(f"--c-{name}", type=float, default=c)
+        parser.add_argument(f"--t-{name}", type=float, help="threshold instead of intent.yaml's")
+    parser.add_argument("--knn", type=float, help="knn_weight instead of intent.yaml's")
+    parser.add_argument("--errors", action="store_true", help="print every wrong line")
     args = parser.parse_args()
+    global KNN_WEIGHT
+    KNN_WEIGHT = args.knn
+    THRESHOLDS.update({n: t for n in ("agent", "debtor", "prompts") if (t := getattr(args, f"t_{n}")) is not None})
     embed = load_embedder(intent_config().embedder).embed
     agent_base, debtor_base = pack_examples()
     lines = ev.load_lines("train")
@@ -56,7 +67,8 @@ def main() -> None:
                  "debtor": _head("debtor", debtor_base, debtor, args.c_debtor, embed)}
         compliance.load_heads = lambda model, heads=heads: heads  # the analysers read the fold's heads
         t, errors = ev.score_compliance(held)
-        print("\n".join(errors))
+        if args.errors:
+            print("\n".join(errors))
         for k, v in t.items():
             tallies.setdefault(k, ev.Tally()).add(v)
         fold_index = dataclasses.replace(index, head=_head("prompts", card_examples(), cards, args.c_prompts, embed))
@@ -69,6 +81,8 @@ def main() -> None:
         none = [(ln, m) for ln, m in rows if not ln.card]
         top1 = sum(m is not None and m.card.id == ln.card for ln, m in card) / len(card)
         raised = sum(m is not None for _, m in none) / len(none)
+        if args.errors:
+            print("\n".join(f"  {ln.card} got {m and m.card.id}: {ln.text}" for ln, m in rows if (m and m.card.id) != ln.card))
         print(f"prompts {lang}: top-1 {top1:.3f} on {len(card)}, raised on none {raised:.3f} of {len(none)}")
 
 

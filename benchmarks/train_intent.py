@@ -22,7 +22,7 @@ from scipy.optimize import minimize
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from assist.analysis.intent import HEADS_PATH, NONE, intent_config, save_heads
+from assist.analysis.intent import HEADS_PATH, NONE, Trained, intent_config, save_heads
 from assist.analysis.matching import SLOT
 from assist.analysis.prompts import load_prompt_file
 from assist.analysis.rulepacks import MustNotSayRule, MustSayRule, SequenceRule, TriggerRule, validate_all_packs
@@ -98,7 +98,7 @@ def _f1(pred: np.ndarray, y: np.ndarray) -> float:
     return float(2 * tp / max(1, 2 * tp + fp + fn))
 
 
-def train_head(name: str, base: Examples, lines: Examples, embed, threshold: float) -> tuple[list[str], np.ndarray, np.ndarray]:
+def train_head(name: str, base: Examples, lines: Examples, embed, threshold: float) -> Trained:
     """Pick C by cross-validation over `lines` (always training on `base`), then fit on everything."""
     labels = [NONE, *intent_config().heads[name].labels]  # type: ignore[index]
     index = {label: i for i, label in enumerate(labels)}
@@ -118,8 +118,9 @@ def train_head(name: str, base: Examples, lines: Examples, embed, threshold: flo
         scores[c] = _f1(pred, yl)
     c = max(scores, key=scores.get)
     print(f"  {name}: {len(base)} phrase examples, {len(lines)} train lines; CV F1 by C {scores} -> C={c}")
-    w, b = fit(np.vstack([xb, xl]), np.concatenate([yb, yl]), len(labels), c)
-    return labels, w, b
+    x, y = np.vstack([xb, xl]), np.concatenate([yb, yl])
+    w, b = fit(x, y, len(labels), c)
+    return labels, w, b, x, y
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:

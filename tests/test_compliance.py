@@ -261,3 +261,53 @@ def test_unsure_language_matches_both_languages() -> None:
     w = _warnings(an, _utterance(A, 1, 0.0, 3.0, "Le van a meter a la cárcel.", "es", True))
     assert [x.rule_id for x in w] == ["US-THR-01"]
     assert w[0].title == "Threat of arrest, jail or criminal charges"
+
+
+def _agent_line(text: str, lang: str = "en", jurisdiction: str = "us", semantic: bool = False, final: bool = True,
+                account: dict | None = None) -> list[tuple[str, str]]:
+    md = {"identity_verified": True, "account": account or {}}
+    an = ComplianceAnalyser(CallContext("c", lang, jurisdiction, metadata=md), semantic=semantic)
+    w = _warnings(an, _utterance(A, 1, 0.0, 3.0, text, lang, final))
+    return [(x.rule_id, x.severity) for x in w if x.status != "retracted" and x.speaker is A]
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "jurisdiction", "expected"),
+    [
+        ("We will not take you to court.", "en", "us", []),  # a reassurance
+        ("No, we are not going to sue you.", "en", "us", []),
+        ("If you don't pay, we will sue you.", "en", "us", [("US-THR-03", "critical")]),  # the negator is the condition's
+        ("Por no pagar le vamos a embargar.", "es", "es", [("ES-CRIM-03", "critical")]),  # not paying is the reason
+        ("Sí, no le vamos a demandar.", "es", "es", []),  # "sí" is not "si": the comma parts them
+        ("No le digo que le vamos a demandar, pero piénselo.", "es", "es", [("ES-AGGR-02", "warning")]),  # a hedge
+    ],
+)
+def test_negation_reassures_hedges_downgrade_conditions_do_not_negate(text, lang, jurisdiction, expected) -> None:
+    assert _agent_line(text, lang, jurisdiction) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "jurisdiction", "rule"),
+    [
+        ("Keep this up and you'll end up behind bars.", "en", "us", "US-THR-01"),
+        ("Your wages will be garnished next month.", "en", "us", "US-THR-02"),
+        ("I'm going to let your employer know about this debt.", "en", "us", "US-HARASS-01"),
+        ("Le vamos a contar a su patrón que usted nos debe.", "es", "mx", "MX-COAC-01"),
+    ],
+)
+def test_unlisted_threats_are_caught_by_meaning_on_finals_only(text, lang, jurisdiction, rule) -> None:
+    assert _agent_line(text, lang, jurisdiction) == []  # no listed phrase
+    assert (rule, "critical") in _agent_line(text, lang, jurisdiction, semantic=True)
+    assert _agent_line(text, lang, jurisdiction, semantic=True, final=False) == []  # interims: phrases only
+
+
+def test_lawful_consequence_is_allowed_when_the_account_facts_make_it_true() -> None:
+    line = "The creditor has approved legal action, so a lawsuit may be filed next month."
+    assert ("US-THR-03", "critical") in _agent_line(line, semantic=True)
+    assert _agent_line(line, semantic=True, account={"litigation_authorized": True, "time_barred": False}) == []
+
+
+def test_unlisted_stop_request_starts_the_obligation() -> None:
+    an = ComplianceAnalyser(CallContext("c", metadata={"identity_verified": True}))
+    utts = [_utterance(D, 1, 0.0, 2.0, "Quit ringing my phone, I'm done with you people.", "en", True)]
+    assert [w.rule_id for w in _warnings(an, *utts, ticks=(30.0,))] == ["US-MEDIUM-01"]

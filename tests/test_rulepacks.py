@@ -11,6 +11,7 @@ from assist.analysis.rulepacks import (
     PACKS_DIR,
     RulePackError,
     load_rule_pack,
+    parse_pack,
     validate_all_packs,
 )
 
@@ -73,3 +74,26 @@ def test_pack_must_be_named_after_its_jurisdiction(tmp_path: Path) -> None:
 def test_unknown_jurisdiction_lists_the_packs() -> None:
     with pytest.raises(RulePackError, match="packs: co, es, mx, pe, uk, us"):
         load_rule_pack("fr")
+
+
+@pytest.mark.parametrize(
+    ("rule_id", "family", "expected"),
+    [
+        ("US-THR-01", "jail", "rule US-THR-01, field family"),  # not a label of intent.yaml's agent head
+        ("US-3P-01", "arrest", "rule US-3P-01, field family"),  # only must-not-say and trigger rules have one
+        ("US-DISP-01", "arrest", "rule US-DISP-01, field family"),  # an agent family on a debtor trigger
+    ],
+)
+def test_rule_family_must_be_a_trained_label(tmp_path: Path, rule_id: str, family: str, expected: str) -> None:
+    path = _write(tmp_path, lambda raw: _rule(raw, rule_id).update(family=family))
+    with pytest.raises(RulePackError, match=expected):
+        parse_pack(path)
+
+
+def test_every_must_not_say_and_trigger_rule_keeps_its_phrases_or_a_family() -> None:
+    """No rule goes silent: each has phrases, and the meaning heads know every family in use."""
+    for code, pack in validate_all_packs().items():
+        for r in pack.rules:
+            if r.type in ("must_not_say", "trigger"):
+                assert any(r.phrases.values()), r.id
+                assert r.family is not None, r.id

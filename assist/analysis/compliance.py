@@ -266,8 +266,10 @@ class ComplianceAnalyser:
             negated, hedged = negation.span(*spans[i])
             return _Hit(speaker, *tokens.quote(*spans[i]), negated != negative_phrase, hedged)
 
-        def head_hit(i: int) -> _Hit:  # a debtor's request is often negative ("don't call me"): the head decides
-            return hit(i) if speaker is Speaker.AGENT else _Hit(speaker, *tokens.quote(*spans[i]), False)
+        def head_hit(i: int, family: str) -> _Hit:  # "don't call me", "you'll never get credit": the head decides
+            if speaker is Speaker.AGENT and family not in head.negative_meaning:
+                return hit(i)
+            return _Hit(speaker, *tokens.quote(*spans[i]), False)
 
         if keys:
             index = semantic_index(self.pack.jurisdiction, langs, embedder=embedder)
@@ -277,7 +279,7 @@ class ComplianceAnalyser:
                     hits.setdefault(key, []).append(hit(sim.sentence, negative))
         raised = head.raised(embeddings) if families and head else {}
         for key, family in families.items():
-            hits.setdefault(key, []).extend(head_hit(i) for i in raised.get(family, []))
+            hits.setdefault(key, []).extend(head_hit(i, family) for i in raised.get(family, []))
 
     # ---- state and findings ----
 

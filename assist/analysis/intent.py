@@ -22,6 +22,8 @@ log = structlog.get_logger(__name__)
 
 INTENT_PATH = RULES_DIR / "intent.yaml"
 HEADS_PATH = RULES_DIR / "intent_heads.npz"
+KNN = 5  # nearest training examples that vote
+KNN_TEMPERATURE = 0.05  # softness of the similarity weights
 NONE = "none"
 """The label of the class that calls for nothing (index 0 of every head)."""
 HeadName = Literal["agent", "debtor", "prompts"]
@@ -36,10 +38,12 @@ class _Model(BaseModel):
 class HeadSpec(_Model):
     threshold: float = Field(gt=0, le=1, description="Probability a sentence or clause needs to raise a label.")
     labels: list[Label] = Field(min_length=1)
+    negative_meaning: list[Label] = Field([], description="Labels stated with a negation: a negator does not clear them.")
 
 
 class IntentConfig(_Model):
     embedder: str = Field(description="The models.embeddings name the heads are trained on.")
+    knn_weight: float = Field(ge=0, le=1, description="Share of the nearest training examples' vote.")
     heads: dict[HeadName, HeadSpec]
     hedges: Phrases = Field(description="Negators that keep a must-not-say warning, one severity lower.")
     conditionals: Phrases = Field(description="Words after which a negator belongs to a condition.")
@@ -76,13 +80,27 @@ class IntentHead:
     weights: np.ndarray  # (dim, len(labels))
     bias: np.ndarray  # (len(labels),)
     threshold: float
+    negative_meaning: frozenset[str] = frozenset()
+    examples: np.ndarray | None = None  # (m, dim) embedded training examples, for the nearest-neighbour vote
+    example_labels: np.ndarray | None = None  # (m,) label index of each example
+    knn_weight: float = 0.0
 
     def probabilities(self, embeddings: np.ndarray) -> np.ndarray:
-        """(n, len(labels)) class probabilities per embedded sentence."""
+        """(n, len(labels)) class probabilities per embedded sentence: the logistic model, mixed with
+        the labels of the KNN closest training examples (similarity-weighted) by `knn_weight`."""
         logits = embeddings @ self.weights + self.bias
         logits = logits - logits.max(axis=1, keepdims=True)
         p = np.exp(logits)
-        return p / p.sum(axis=1, keepdims=True)
+        p /= p.sum(axis=1, keepdims=True)
+        if self.examples is None or self.example_labels is None or not self.knn_weight:
+            return p
+        sims = embeddings @ self.examples.T
+        near = np.argpartition(-sims, KNN, axis=1)[:, :KNN]
+        w = np.exp(np.take_along_axis(sims, near, axis=1) / KNN_TEMPERATURE)
+        votes = np.zeros_like(p)
+        np.add.at(votes, (np.repeat(np.arange(len(p)), KNN), self.example_labels[near].ravel()), w.ravel())
+        votes /= votes.sum(axis=1, keepdims=True)
+        return (1 - self.knn_weight) * p + self.knn_weight * votes
 
     def raised(self, embeddings: np.ndarray) -> dict[str, list[int]]:
         """Per label (not NONE): the sentences at or above the threshold, most probable first."""
@@ -106,13 +124,19 @@ class IntentHead:
         return (self.labels[j + 1], float(p[i, j]), int(i)) if p[i, j] >= self.threshold else None
 
 
-def save_heads(path: Path, heads: dict[str, tuple[list[str], np.ndarray, np.ndarray]], embedder: str) -> None:
-    """Write trained heads ({name: (labels with NONE first, weights, bias)}) with the source digest."""
+Trained = tuple[list[str], np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+"""labels (NONE first), weights, bias, example embeddings, example label indices."""
+
+
+def save_heads(path: Path, heads: dict[str, Trained], embedder: str) -> None:
+    """Write trained heads with the source digest (examples as float16: they only vote)."""
     arrays: dict[str, np.ndarray] = {"embedder": np.str_(embedder), "digest": np.str_(source_digest())}
-    for name, (labels, weights, bias) in heads.items():
+    for name, (labels, weights, bias, examples, example_labels) in heads.items():
         arrays[f"{name}.labels"] = np.array(labels)
         arrays[f"{name}.weights"] = weights.astype(np.float32)
         arrays[f"{name}.bias"] = bias.astype(np.float32)
+        arrays[f"{name}.examples"] = examples.astype(np.float16)
+        arrays[f"{name}.example_labels"] = example_labels.astype(np.int16)
     np.savez_compressed(path, **arrays)
 
 
@@ -132,5 +156,8 @@ def load_heads(embedder: str, path: Path = HEADS_PATH) -> dict[str, IntentHead]:
             labels = tuple(str(x) for x in z[f"{name}.labels"])
             if labels != (NONE, *spec.labels):
                 raise ValueError(f"{path}: head {name} has labels {labels[1:]}, intent.yaml lists {spec.labels}")
-            heads[name] = IntentHead(labels, z[f"{name}.weights"], z[f"{name}.bias"], spec.threshold)
+            heads[name] = IntentHead(
+                labels, z[f"{name}.weights"], z[f"{name}.bias"], spec.threshold, frozenset(spec.negative_meaning),
+                z[f"{name}.examples"].astype(np.float32), z[f"{name}.example_labels"].astype(np.intp), config.knn_weight,
+            )
     return heads
