@@ -24,32 +24,28 @@ from benchmarks.train_intent import FOLDS, card_examples, fit, pack_examples
 from models.embeddings import load_embedder
 
 
-THRESHOLDS: dict[str, float] = {}
-KNN_WEIGHT: float | None = None
-
-
-def _head(name: str, base: list, lines: list, c: float, embed) -> IntentHead:
+def _head(name: str, base: list, lines: list, embed, args: argparse.Namespace) -> IntentHead:
+    """The head `name` fitted on `base` + `lines` with the command line's C, threshold and kNN weight."""
     spec = intent_config().heads[name]  # type: ignore[index]
+    c, threshold, knn = getattr(args, f"c_{name}"), getattr(args, f"t_{name}"), args.knn
     labels = (NONE, *spec.labels)
     examples = list(dict.fromkeys(base)) + lines
     x = embed([t for t, _ in examples])
     y = np.array([labels.index(label) for _, label in examples])
     w, b = fit(x, y, len(labels), c)
-    return IntentHead(labels, w, b, THRESHOLDS.get(name, spec.threshold), frozenset(spec.negative_meaning),
-                      x.astype(np.float32), y, KNN_WEIGHT if KNN_WEIGHT is not None else intent_config().knn_weight)
+    return IntentHead(labels, w, b, spec.threshold if threshold is None else threshold,
+                      frozenset(spec.negative_meaning), x.astype(np.float32), y,
+                      intent_config().knn_weight if knn is None else knn)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    for name, c in (("agent", 100.0), ("debtor", 30.0), ("prompts", 30.0)):
+    for name, c in (("agent", 100.0), ("debtor", 100.0), ("prompts", 100.0)):
         parser.add_argument(f"--c-{name}", type=float, default=c)
         parser.add_argument(f"--t-{name}", type=float, help="threshold instead of intent.yaml's")
     parser.add_argument("--knn", type=float, help="knn_weight instead of intent.yaml's")
     parser.add_argument("--errors", action="store_true", help="print every wrong line")
     args = parser.parse_args()
-    global KNN_WEIGHT
-    KNN_WEIGHT = args.knn
-    THRESHOLDS.update({n: t for n in ("agent", "debtor", "prompts") if (t := getattr(args, f"t_{n}")) is not None})
     embed = load_embedder(intent_config().embedder).embed
     agent_base, debtor_base = pack_examples()
     lines = ev.load_lines("train")
@@ -63,15 +59,15 @@ def main() -> None:
         agent = [(ln.text, ln.rule or NONE) for ln in train if ln.speaker.value == "agent"]
         debtor = [(ln.text, ln.rule or NONE) for ln in train if ln.speaker.value == "debtor"]
         cards = [(ln.text, ln.card or NONE) for ln in train if ln.speaker.value == "debtor"]
-        heads = {"agent": _head("agent", agent_base, agent, args.c_agent, embed),
-                 "debtor": _head("debtor", debtor_base, debtor, args.c_debtor, embed)}
+        heads = {"agent": _head("agent", agent_base, agent, embed, args),
+                 "debtor": _head("debtor", debtor_base, debtor, embed, args)}
         compliance.load_heads = lambda model, heads=heads: heads  # the analysers read the fold's heads
         t, errors = ev.score_compliance(held)
         if args.errors:
             print("\n".join(errors))
         for k, v in t.items():
             tallies.setdefault(k, ev.Tally()).add(v)
-        fold_index = dataclasses.replace(index, head=_head("prompts", card_examples(), cards, args.c_prompts, embed))
+        fold_index = dataclasses.replace(index, head=_head("prompts", card_examples(), cards, embed, args))
         prompt_rows += [(ln, fold_index.match(ln.text)) for ln in held if ln.speaker.value == "debtor"]
     for lang, t in sorted(ev.by_language(tallies).items()):
         print(f"compliance {lang}: precision {t.precision:.3f} recall {t.recall:.3f} ({t})")

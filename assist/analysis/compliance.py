@@ -4,7 +4,10 @@ Five rule types (assist/analysis/rulepacks.py): gates are checked once at call s
 `start()`, `on_tick()` or `on_utterance()`, whichever comes first; must-say deadlines and missed
 acknowledgements fire from `on_tick()`; must-not-say, sequence and trigger-obligation breaches fire
 from the agent's utterances: "provisional" on a partial (phrase match only), then "confirmed" on the
-final (phrase + semantic match) or "retracted" if the final no longer matches.
+final (phrase + semantic match) or "retracted" if the final no longer matches. On finals, meaning is
+matched by the trained heads of assist/analysis/intent.py for rules with a `family`, and by the
+closest pack phrase for the others. A plain negator before a threat makes it a reassurance; a hedge
+("I'm not saying ...") lowers it one severity.
 """
 
 from __future__ import annotations
