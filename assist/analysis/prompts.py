@@ -219,7 +219,6 @@ class PromptAnalyser:
         self.ctx = ctx
         self.path = path
         self.embedder = embedder or shared_embedder()
-        self.language = "es" if ctx.language.startswith("es") else "en"
         self._last_hit: dict[str, float] = {}
 
     def on_utterance(self, utt: Utterance) -> list[EventBase]:
@@ -235,6 +234,11 @@ class PromptAnalyser:
         if last is not None and utt.end - last < index.spec.matching.episode_gap_s:
             return []
         return [self._event(found, utt)]
+
+    @property
+    def language(self) -> str:
+        """The call's language now (it may be detected or switched during the call)."""
+        return "es" if self.ctx.language.startswith("es") else "en"
 
     def _event(self, found: CardMatch, utt: Utterance) -> PromptCard:
         card, lang = found.card, self.language
