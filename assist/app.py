@@ -18,9 +18,9 @@ from assist.analysis.sentiment import check_sentiment_model
 from assist.api_account import FactsDesk
 from assist.api_account import router as account_router
 from assist.api_qa import router as qa_router
+from assist.api_recording import router as recording_router
 from assist.api_summary import router as summary_router
 from assist.api_webhooks import router as webhooks_router
-from assist.api_recording import router as recording_router
 from assist.auth import (
     Authenticator,
     AuthMiddleware,
@@ -230,8 +230,8 @@ def _start_session(start: CallStart, protocol: str, tenant: str | None, app: Fas
     eu_mode = settings.eu_mode if settings.eu_mode is not None else jurisdiction == "es"
     ctx = CallContext(start.call_id, language.current or settings.languages[0], jurisdiction, eu_mode, dict(meta))
     session = CallSession(
-        ctx, protocol, app.state.worker, app.state.hub, settings, build_analysers(ctx, app.state.embedder), app.state.recorder,
-        app.state.metrics, language, app.state.recordings.open(start.call_id, ctx.metadata),
+        ctx, protocol, app.state.worker, app.state.hub, settings, build_analysers(ctx, app.state.embedder),
+        app.state.recorder, app.state.metrics, language, app.state.recordings.open(start.call_id, ctx.metadata),
     )
     app.state.account_desk.started(session, tenant)
     return session

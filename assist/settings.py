@@ -51,7 +51,8 @@ class Tenant(BaseModel):
     recording_retention_days: int | None = Field(
         None, ge=1, description="Days a recording is kept; unset: RECORDING_RETENTION_DAYS.")
     webhook_url: str | None = Field(
-        None, pattern=r"^https?://", description="Receives call outcomes (POST, signed; README 'Account facts and outcomes').")
+        None, pattern=r"^https?://",
+        description="Receives call outcomes (POST, signed; README 'Account facts and outcomes').")
     webhook_secret: SecretStr | None = Field(
         None, description="HMAC-SHA256 key of X-Recobra-Signature; required with webhook_url.")
 
@@ -82,18 +83,21 @@ class Settings(BaseSettings):
         "model; every other language needs a multilingual one. Each model is loaded once.")
     languages: list[str] = Field(
         default_factory=lambda: ["en", "es"],
-        description="Languages a call may use; a call in another is refused at its start. Detection chooses among them.")
+        description="Languages a call may use; a call in another is refused at its start. Detection chooses "
+        "among them.")
     language: str = Field(
         "auto", description="A call's language when its metadata names none: en, es, or auto (detected from its "
         "first speech, then held).")
     device: Literal["auto", "cpu", "cuda"] = "auto"
     compute_type: str = Field("auto", description="auto: float16 on CUDA, int8 on CPU.")
     asr_threads: int = Field(0, description="Parallel decodes; 0 = one per CPU core.")
-    beam_size_final: int = Field(5, description="Beam size for finals (5: Spanish per-speaker WER 0.17 -> 0.14 on tests/test_languages.py).")
+    beam_size_final: int = Field(
+        5, description="Beam size for finals (5: Spanish per-speaker WER 0.17 -> 0.14 on tests/test_languages.py).")
     beam_size_interim: int = Field(1, description="Beam size for interims (live words: keep greedy).")
     beam_size_post_call: int = Field(5, description="Beam size for post-call work.")
     asr_trim_window: bool = Field(
-        True, description="Encode the audio plus a margin instead of a 30 s window (guarded: see models/batched_whisper.py).")
+        True, description="Encode the audio plus a margin instead of a 30 s window (guarded: see "
+        "models/batched_whisper.py).")
     asr_window_floor_s: float = Field(10.0, description="Shortest encoder window when trimming.")
     asr_interim_max_wait_s: float = Field(
         1.0, description="An interim queued this long is served like a final: under load interims slow, never stop.")

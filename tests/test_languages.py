@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 
 import jiwer
@@ -67,14 +68,13 @@ def test_english_and_spanish_calls_at_once_each_in_its_language(default_service)
     es_agent, es_debtor, es_refs = spanish_call()
     en_agent, en_debtor = two_speaker_call([("agent", FLEURS / f"fleurs-en-00{i}.ogg") if i % 2 == 0 else
                                             ("debtor", FLEURS / f"fleurs-en-00{i}.ogg") for i in range(4)])
-    en_refs = {s: " ".join((FLEURS / f"fleurs-en-00{i}.txt").read_text() for i in range(4) if (i % 2 == 0) == (s == "agent"))
-               for s in ("agent", "debtor")}
+    en_refs = {s: " ".join((FLEURS / f"fleurs-en-00{i}.txt").read_text() for i in range(4)
+                           if (i % 2 == 0) == (s == "agent")) for s in ("agent", "debtor")}
     results: dict[str, list[dict]] = {}
 
     def run(call_id, protocol, agent, debtor, metadata):
         results[call_id] = stream_call(default_service, protocol, agent, debtor, call_id, metadata=metadata)
 
-    import threading
     threads = [threading.Thread(target=run, args=("mixed-es", "twilio", es_agent, es_debtor, {"language": "es"})),
                threading.Thread(target=run, args=("mixed-en", "plain", en_agent, en_debtor, {"language": "en"}))]
     for t in threads:
