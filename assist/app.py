@@ -17,6 +17,7 @@ from assist.analysis.rulepacks import validate_all_packs
 from assist.analysis.sentiment import check_sentiment_model
 from assist.api_account import FactsDesk
 from assist.api_account import router as account_router
+from assist.api_insights import router as insights_router
 from assist.api_qa import router as qa_router
 from assist.api_recording import router as recording_router
 from assist.api_summary import router as summary_router
@@ -123,6 +124,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(account_router)
     app.include_router(webhooks_router)
     app.include_router(summary_router)
+    app.include_router(insights_router)
     app.state.account_desk = FactsDesk(settings.account_facts_wait_s, settings.account_facts_max_waiting)
 
     def outcome_webhooks(call_id: str) -> None:

@@ -3,6 +3,7 @@ import { pick, t } from "./i18n.js";
 import {
   $, api, bandBadge, fmtClock, fmtDateTime, fmtScore, gateText, h, label, pretty, resultBadge, resultLabel, RESULTS, say, showError,
 } from "./qa_util.js";
+import { renderHumanisation } from "./qa_humanisation.js";
 
 const REVIEWER_KEY = "recobra.qa.reviewer";
 const current = { detail: null }; // the open call as the API gave it, with overrides applied
@@ -41,6 +42,7 @@ export function renderDetail() {
   renderCategory(d.category);
   renderWarnings(d);
   renderScorecard(d);
+  renderHumanisation(d.call.id);
   renderAudit(d.overrides);
   renderEvents(d.events);
   renderTranscript(d.utterances);

@@ -188,3 +188,71 @@ class SummaryEdit(Base):
     at: Mapped[datetime]
     before: Mapped[list[Any]]
     after: Mapped[list[Any]]
+
+
+class CallInsight(Base):
+    """One scored call's facts for the insights views (assist/insights_facts.py keeps them in step with
+    qa_results): who, when (day and ISO week for grouping), outcome, stress, exposure, humanisation."""
+
+    __tablename__ = "call_insights"
+    __table_args__ = (Index("ix_call_insights_tenant_started", "tenant", "started_at"),
+                      Index("ix_call_insights_tenant_agent_started", "tenant", "agent_id", "started_at"))
+
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(64), default="")
+    agent_id: Mapped[str] = mapped_column(String(128), default="")
+    team: Mapped[str] = mapped_column(String(64), default="")
+    campaign: Mapped[str] = mapped_column(String(64), default="")
+    channel: Mapped[str] = mapped_column(String(32), default="")
+    language: Mapped[str] = mapped_column(String(8), default="")
+    started_at: Mapped[datetime]
+    day: Mapped[str] = mapped_column(String(10))
+    week: Mapped[str] = mapped_column(String(8))
+    score: Mapped[float | None] = mapped_column(Float)
+    band: Mapped[str] = mapped_column(String(32), default="")
+    primary_category: Mapped[str] = mapped_column(String(64), default="")
+    promise: Mapped[int] = mapped_column(Integer, default=0)
+    promised_amount: Mapped[float] = mapped_column(Float, default=0.0)
+    stress_peak: Mapped[float | None] = mapped_column(Float)
+    hangup: Mapped[int] = mapped_column(Integer, default=0)
+    hard: Mapped[int] = mapped_column(Integer, default=0)
+    abusive: Mapped[int] = mapped_column(Integer, default=0)
+    humanisation: Mapped[float | None] = mapped_column(Float)
+    humanisation_parts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    computed_at: Mapped[datetime]
+
+
+class CallFinding(Base):
+    """A failed scorecard item (kind "item") or a standing compliance warning (kind "rule") of a call,
+    with its strongest quote, for breach heatmaps and coaching cards."""
+
+    __tablename__ = "call_findings"
+    __table_args__ = (Index("ix_call_findings_tenant_started", "tenant", "started_at"),
+                      Index("ix_call_findings_tenant_agent_kind", "tenant", "agent_id", "kind", "code"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), index=True)
+    tenant: Mapped[str] = mapped_column(String(64), default="")
+    agent_id: Mapped[str] = mapped_column(String(128), default="")
+    started_at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(8))
+    code: Mapped[str] = mapped_column(String(64))
+    severity: Mapped[int] = mapped_column(Integer, default=0)
+    quote: Mapped[str] = mapped_column(Text, default="")
+    speaker: Mapped[str] = mapped_column(String(16), default="")
+    start: Mapped[float | None] = mapped_column(Float)
+
+
+class CoachingNote(Base):
+    """A supervisor's coaching note for an agent: who wrote it and when (the coaching card's trend starts
+    at the latest)."""
+
+    __tablename__ = "coaching_notes"
+    __table_args__ = (Index("ix_coaching_notes_tenant_agent_at", "tenant", "agent_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant: Mapped[str] = mapped_column(String(64), default="")
+    agent_id: Mapped[str] = mapped_column(String(128))
+    author: Mapped[str] = mapped_column(String(128))
+    at: Mapped[datetime]
+    text: Mapped[str] = mapped_column(Text)
