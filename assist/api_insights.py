@@ -9,10 +9,11 @@ import csv
 import io
 from typing import Annotated, Any, Literal
 
+import structlog
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
-from sqlalchemy.orm import Session
+from sqlalchemy.exc import IntegrityError
 
 from assist import insights_facts
 from assist.api_qa import DateTimeParam, SessionDep, csv_cell
@@ -20,9 +21,11 @@ from assist.auth import principal_of
 from assist.insights import VIEWS, Group, InsightFilter, insights
 from assist.insights_coaching import add_note, coaching_card, notes
 from assist.insights_humanise import HumanisationRules
+from assist.storage.db import Database
 from assist.storage.tables import CallInsight
 
 router = APIRouter(prefix="/api/insights", tags=["insights"])
+log = structlog.get_logger(__name__)
 READERS = ("dev", "supervisor", "qa")
 View = Literal[tuple(VIEWS)]  # type: ignore[valid-type]
 
@@ -52,8 +55,15 @@ def _filter(
 FilterDep = Annotated[InsightFilter, Depends(_filter)]
 
 
-def _fresh(s: Session) -> None:
-    insights_facts.refresh_all(s)
+def _fresh(request: Request) -> None:
+    """Write the facts of calls scored since the last request, in a transaction of its own (a request
+    doing the same at once may win: its facts are as good)."""
+    db: Database = request.app.state.db
+    try:
+        with db.session() as s:
+            insights_facts.refresh_all(s)
+    except IntegrityError:
+        log.info("insights.refresh_raced")
 
 
 def _csv(rows: list[dict[str, Any]], name: str) -> Response:
@@ -68,11 +78,11 @@ def _csv(rows: list[dict[str, Any]], name: str) -> Response:
 
 
 @router.get("", responses={200: {"content": {"text/csv": {}}}})
-def get_insights(s: SessionDep, f: FilterDep, format: Literal["json", "csv"] = "json",
+def get_insights(s: SessionDep, f: FilterDep, request: Request, format: Literal["json", "csv"] = "json",
                  view: Annotated[View | None, Query(description="One view only (required with format=csv).")] = None,
                  ) -> Any:
     """Every view (or one) over the filtered calls: {"filters", "views": {name: rows}}; CSV per view."""
-    _fresh(s)
+    _fresh(request)
     if format == "csv":
         if view is None:
             raise HTTPException(422, f"format=csv needs view=, one of {', '.join(VIEWS)}")
@@ -90,7 +100,7 @@ def get_insights(s: SessionDep, f: FilterDep, format: Literal["json", "csv"] = "
 def call_humanisation(call_id: str, s: SessionDep, request: Request) -> dict[str, Any]:
     """One call's humanisation index, each component with its weight and the evidence that set it."""
     tenant = _reader(request)
-    _fresh(s)
+    _fresh(request)
     row = s.get(CallInsight, call_id)
     if row is None or (tenant is not None and row.tenant != tenant):
         raise HTTPException(404, f"no scored call {call_id!r}")
@@ -101,9 +111,9 @@ def call_humanisation(call_id: str, s: SessionDep, request: Request) -> dict[str
 
 
 @router.get("/agents/{agent_id}/coaching")
-def get_coaching(agent_id: str, s: SessionDep, f: FilterDep) -> dict[str, Any]:
+def get_coaching(agent_id: str, s: SessionDep, f: FilterDep, request: Request) -> dict[str, Any]:
     """The agent's coaching card over the period (the other filters apply too)."""
-    _fresh(s)
+    _fresh(request)
     f = InsightFilter(**{**f.__dict__, "agent": agent_id})
     return coaching_card(s, f)
 

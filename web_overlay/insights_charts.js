@@ -70,11 +70,11 @@ export function heatmap(rows, cols, value, { title, desc, width = 640 }) {
     svg.append(s("text", { x: left - 8, y: top + i * cell + cell * 0.65, "text-anchor": "end", class: "axis" }, r));
     cols.forEach((c, j) => {
       const n = value(r, c);
-      const shade = n ? 0.15 + 0.85 * (n / max) : 0;
+      const shade = n ? 0.1 + 0.5 * (n / max) : 0; // light enough for dark text on every cell
       svg.append(s("rect", { x: left + j * cell, y: top + i * cell, width: cell - 2, height: cell - 2, class: "cell",
                              "fill-opacity": shade.toFixed(2) }));
       if (n) svg.append(s("text", { x: left + j * cell + cell / 2 - 1, y: top + i * cell + cell * 0.62, "text-anchor": "middle",
-                                    class: shade > 0.55 ? "cell-text dark" : "cell-text" }, String(n)));
+                                    class: "cell-text" }, String(n)));
     });
   });
   return svg;
