@@ -11,16 +11,8 @@ import structlog
 
 from assist.analysis.base import Analyser, CallContext
 from assist.call_language import CallLanguage
-from assist.events import (
-    CallEnded,
-    CallError,
-    CallLanguageSet,
-    CallStarted,
-    EventBase,
-    QaScore,
-    TranscriptFinal,
-    TranscriptPartial,
-)
+from assist.event_session import EventSession
+from assist.events import CallEnded, CallLanguageSet, TranscriptFinal, TranscriptPartial
 from assist.hub import EventHub
 from assist.metrics import Metrics
 from assist.recording import CallRecording
@@ -33,8 +25,6 @@ from streaming.segmenter import Segment, VadSegmenter
 from streaming.types import SAMPLE_RATE, AudioFrame, Speaker, Utterance
 
 log = structlog.get_logger(__name__)
-STORE_BATCH = 200
-STORE_RETRIES = 5
 
 
 @dataclass
@@ -51,7 +41,7 @@ class _Channel:
     """(frame end, monotonic time it arrived) of queued and in-utterance frames: end-of-speech latency."""
 
 
-class CallSession:
+class CallSession(EventSession):
     """Owns one call's channels and analysers; frames go in with `push`, events out via the hub."""
 
     def __init__(
@@ -67,28 +57,14 @@ class CallSession:
         language: CallLanguage | None = None,
         recording: CallRecording | None = None,
     ) -> None:
-        self.ctx = ctx
-        self.call_id = ctx.call_id
-        self.protocol = protocol
+        super().__init__(ctx, protocol, hub, settings, analysers, recorder, metrics)
         self.worker = worker
-        self.hub = hub
-        self.settings = settings
-        self.analysers = analysers
         self.language = language or CallLanguage(ctx.language, (ctx.language,))
         """The language requests are decoded in (None until detected)."""
-        self.clock = 0.0
         self.audio_end = 0.0
         """End of the latest frame received (call time); a reconnect continues from here."""
-        self.recorder = recorder
-        self.metrics = metrics
         self.recording = recording
         """The call's audio recording (assist/recording.py): fed every frame and final's words, closed at the end."""
-        self._stored: asyncio.Queue[EventBase | None] = asyncio.Queue()
-        """Bounded by back-pressure: producers wait in `_room` while it holds event_store_queue events."""
-        self._store_room = asyncio.Condition()  # notified each time the writer takes a batch
-        self._store_task = asyncio.create_task(self._run_store())
-        self._qa: dict = {}
-        self._analysis: asyncio.Queue = asyncio.Queue(2 * settings.channel_queue_frames)
         self._channels = {
             speaker: _Channel(
                 speaker,
@@ -104,22 +80,10 @@ class CallSession:
             )
             for speaker in Speaker
         }
-        hub.open(self.call_id)
-        self.emit(CallStarted(call_id=self.call_id, protocol=protocol, metadata=ctx.metadata))
+        self._open()
         for ch in self._channels.values():
             ch.task = asyncio.create_task(self._run_channel(ch))
         self._tasks = [ch.task for ch in self._channels.values()]
-        self._analysis_task = asyncio.create_task(self._run_analysis())
-
-    def emit(self, event: EventBase) -> EventBase:
-        """Number the event, fan it out live and queue it for storage."""
-        event = self.hub.publish(event)
-        self._stored.put_nowait(event)
-        if self.metrics is not None:
-            self.metrics.events.labels(event.type).inc()  # type: ignore[attr-defined]
-            if isinstance(event, CallError):
-                self.metrics.errors.labels("call").inc()
-        return event
 
     @property
     def lag(self) -> float:
@@ -152,14 +116,6 @@ class CallSession:
         put.cancel()
         return False
 
-    async def _room(self) -> None:
-        """Back-pressure from storage: wait while this call's unwritten events reach the bound."""
-        bound = self.settings.event_store_queue
-        if self._stored.qsize() < bound:
-            return
-        async with self._store_room:
-            await self._store_room.wait_for(lambda: self._stored.qsize() < bound)
-
     async def end(self, reason: str = "end") -> CallEnded:
         """Flush every channel's open utterance, drain the analysis, emit `call.ended`."""
         for ch in self._channels.values():
@@ -167,64 +123,7 @@ class CallSession:
         results = await asyncio.gather(*self._tasks, return_exceptions=True)
         if self.recording is not None:
             await self.recording.close()
-        await self._analysis.put(None)
-        await self._analysis_task
-        for error in (r for r in results if isinstance(r, Exception)):
-            self.emit(CallError(call_id=self.call_id, t=self.clock, message=str(error)))
-        finals = [e for e in self.hub.calls[self.call_id].events if isinstance(e, TranscriptFinal)]
-        summary = {
-            "utterances": {s.value: sum(1 for e in finals if e.speaker == s) for s in Speaker},
-            "words": sum(len(e.words) for e in finals),
-        }
-        ended = self.emit(CallEnded(call_id=self.call_id, t=self.clock, reason=reason, duration=self.clock, summary=summary))
-        self._stored.put_nowait(None)
-        await self._store_task
-        if self._qa:
-            qa = self.hub.publish(QaScore(call_id=self.call_id, t=self.clock, **self._qa))
-            if self.recorder is not None:
-                await self.recorder.record(qa)
-        self.hub.close(self.call_id)
-        return ended  # type: ignore[return-value]
-
-    async def _run_store(self) -> None:
-        """Writes every event in order, in batches; the end of the call also scores and categorises it."""
-        done = False
-        while not done:
-            batch = [await self._stored.get()]
-            while not self._stored.empty() and len(batch) < STORE_BATCH:
-                batch.append(self._stored.get_nowait())
-            async with self._store_room:
-                self._store_room.notify_all()
-            done = batch[-1] is None
-            events = [e for e in batch if e is not None]
-            if self.recorder is None or not events:
-                continue
-            for attempt in range(STORE_RETRIES):
-                try:
-                    await self._store(self.recorder, events)
-                    break
-                except Exception:  # writes are idempotent by (call, seq): retrying loses and doubles nothing
-                    log.exception("store.failed", call_id=self.call_id, seqs=(events[0].seq, events[-1].seq),
-                                  attempt=attempt + 1)
-                    if self.metrics is not None:
-                        self.metrics.errors.labels("store").inc()
-                    await asyncio.sleep(0.2 * 2**attempt)
-
-    async def _store(self, recorder: Recorder, events: list[EventBase]) -> None:
-        plain: list[EventBase] = []
-        for event in events:
-            if isinstance(event, CallStarted | CallEnded):
-                if plain:
-                    await recorder.record_batch(plain)
-                    plain = []
-                if isinstance(event, CallStarted):
-                    await recorder.call_started(event)
-                else:
-                    self._qa = await recorder.call_ended(event)
-            else:
-                plain.append(event)
-        if plain:
-            await recorder.record_batch(plain)
+        return await self._finish(reason, [r for r in results if isinstance(r, Exception)])
 
     async def _run_channel(self, ch: _Channel) -> None:
         while (frame := await ch.queue.get()) is not None:
@@ -237,16 +136,18 @@ class CallSession:
                 await self._finalise(ch, segment)
             while not ch.segmenter.speaking and ch.arrivals and ch.arrivals[0][0] < ch.segmenter.clock - 1.0:
                 ch.arrivals.popleft()  # no utterance open: audio this old cannot end one
-            current = ch.segmenter.current()
-            if (
-                current is not None
-                and ch.partial is None
-                and ch.segmenter.clock - ch.partial_at >= self.settings.partial_interval_s
-            ):
+            if self._interim_due(ch) and (current := ch.segmenter.current()) is not None:
                 ch.partial_at = ch.segmenter.clock
                 ch.partial = asyncio.create_task(self._interim(ch, current, ch.utterances + 1))
         if (segment := ch.segmenter.flush()) is not None:
             await self._finalise(ch, segment)
+
+    def _interim_due(self, ch: _Channel) -> bool:
+        """Speech is open, no interim is in flight, and `partial_interval_s` of it came since the last one
+        (or since the speech began: an interim of a fraction of a word would be wasted)."""
+        segmenter = ch.segmenter
+        last = max(ch.partial_at, segmenter.speech_onset)
+        return segmenter.speaking and ch.partial is None and segmenter.clock - last >= self.settings.partial_interval_s
 
     def _request(self, ch: _Channel, segment: Segment, final: bool) -> AsrRequest:
         return AsrRequest(segment.audio, segment.t0, self.language.current, final=final, call_id=self.call_id,
@@ -304,35 +205,3 @@ class CallSession:
             ch.arrivals.popleft()
         if received is not None and self.metrics is not None:
             self.metrics.final_latency.observe(time.monotonic() - received)
-
-    async def _run_analysis(self) -> None:
-        """Analysers run in call order, off the event loop, a batch of queued items at a time."""
-        done = False
-        last_tick = 0.0
-        while not done:
-            batch = [await self._analysis.get()]
-            while not self._analysis.empty():
-                batch.append(self._analysis.get_nowait())
-            await self._room()
-            done = batch[-1] is None
-            items = [item for item in batch if item is not None]
-            tick = self.clock if self.clock - last_tick >= 1.0 else None
-            if tick is not None:
-                last_tick = tick
-            try:
-                events = await asyncio.to_thread(self._analyse, items, tick)
-            except Exception as error:  # an analyser bug must not end the call
-                log.exception("analysis.failed", call_id=self.call_id)
-                events = [CallError(call_id=self.call_id, t=self.clock, message=f"analysis failed: {error}")]
-            for event in events:
-                self.emit(event)
-
-    def _analyse(self, items: list, tick: float | None) -> list[EventBase]:
-        out: list[EventBase] = []
-        for item in items:
-            for analyser in self.analysers:
-                out += analyser.on_audio(item) if isinstance(item, AudioFrame) else analyser.on_utterance(item)
-        if tick is not None:
-            for analyser in self.analysers:
-                out += analyser.on_tick(tick)
-        return out

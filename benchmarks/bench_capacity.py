@@ -94,9 +94,10 @@ def call_language(call_id: str, mix: str) -> str:
     return "es" if int(call_id.rsplit("-", 1)[1]) % 3 == 2 else "en"
 
 
-def live_word_gaps(started: float, partials: list[tuple[float, float]], final: dict) -> list[float]:
-    """Wall-clock gaps between an utterance's start, its interims' arrivals and its end of speech."""
-    begin, end = started + final["start"], started + final["end"]
+def live_word_gaps(started: float, partials: list[float], final: dict) -> list[float]:
+    """Wall-clock gaps between an utterance's first word, its interims' arrivals and its end of speech."""
+    first_word = final["words"][0]["start"] if final.get("words") else final["start"]
+    begin, end = started + first_word, started + final["end"]
     points = [begin, *sorted(at for at in partials if begin <= at <= end), end]
     return [b - a for a, b in zip(points, points[1:])]
 

@@ -280,7 +280,8 @@ class AsrWorker:
             decoder = BatchedWhisper(models[name], self.window, frozenset(self.languages))
             decoded = decoder.transcribe([
                 DecodeRequest(requests[i].audio, requests[i].language, requests[i].prompt,
-                              self.beams.of(requests[i].priority), detect=self._wants_language(requests[i]))
+                              self.beams.of(requests[i].priority), detect=self._wants_language(requests[i]),
+                              retry=requests[i].priority != Priority.INTERIM)
                 for i in members
             ])
             for i, d in zip(members, decoded):

@@ -52,7 +52,7 @@ class WindowPolicy:
 
     trim: bool = True
     floor_s: float = 10.0
-    margin_s: float = 3.0
+    margin_s: float = 1.0
     step_s: float = 5.0
     tokens_per_s: float = 8.0
     extra_tokens: int = 10
@@ -74,6 +74,8 @@ class DecodeRequest:
     """One utterance: 16 kHz float32 audio, its language (None: detect), an initial prompt, a beam size.
 
     `detect`: report the language detected on the first window even though `language` is given.
+    `retry`: a trimmed window that fails the guards is decoded again on the full window; without it
+    (live interims, superseded within a second) that window yields no words instead.
     """
 
     audio: np.ndarray
@@ -81,6 +83,7 @@ class DecodeRequest:
     prompt: str = ""
     beam_size: int = 1
     detect: bool = False
+    retry: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +107,7 @@ class _State:
     prompt_tokens: list[int]
     beam_size: int
     detect: bool = False
+    retry: bool = True
     detected: tuple[str, float] | None = None
     seek: int = 0
     last_speech: float = 0.0
@@ -159,7 +163,7 @@ class BatchedWhisper:
             language = r.language if self.multilingual else "en"
             prompt_tokens = self._encode_text(" " + r.prompt.strip()) if r.prompt.strip() else []
             states.append(_State(self.model.feature_extractor(r.audio), language, 1.0, prompt_tokens, r.beam_size,
-                                 detect=r.detect and self.multilingual))
+                                 detect=r.detect and self.multilingual, retry=r.retry))
         while active := [s for s in states if s.seek < s.content_frames]:
             self._window(active)
         return [Decoded(s.segments, s.language or "en", s.language_probability, s.full_windows, s.detected)
@@ -243,7 +247,8 @@ class BatchedWhisper:
                 segment_size=n, segment_duration=n * self.time_per_frame, seek=s.seek,
             )
             if trimmed and (outcome.exhausted or _needs_fallback(outcome) or _crammed(split[0], tokenizer)):
-                s.full_window, s.full_windows = True, s.full_windows + 1  # decode this window again, untrimmed
+                if s.retry:
+                    s.full_window, s.full_windows = True, s.full_windows + 1  # decode this window again, untrimmed
                 splits.append(None)
                 continue
             splits.append(split)

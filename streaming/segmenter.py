@@ -56,6 +56,8 @@ class VadSegmenter:
         self._preroll: deque[np.ndarray] = deque(maxlen=max(1, self.pad // WINDOW + 1))
         self._speech: list[np.ndarray] = []
         self._speech_t0 = 0.0
+        self.speech_onset = 0.0
+        """When the open utterance's speech was detected (its audio starts `pad_s` earlier)."""
         self._silence = 0
         self.clock = 0.0
 
@@ -96,6 +98,7 @@ class VadSegmenter:
                 pre = list(self._preroll)
                 self._speech = [*pre, window]
                 self._speech_t0 = t - len(pre) * WINDOW / SAMPLE_RATE
+                self.speech_onset = t
                 self._silence = 0
             else:
                 self._preroll.append(window)
