@@ -34,6 +34,10 @@ LOG_PROB_THRESHOLD = -1.0
 NO_SPEECH_THRESHOLD = 0.6
 BEST_OF = 5
 MAX_INITIAL_TIMESTAMP_S = 1.0
+TAIL_S = 2.0
+"""A window after the first holding less audio than this is the utterance's tail (the VAD's trailing pad):
+when its decode fails the guards it yields nothing rather than a full-window retry, whose temperature
+sampling invents closings ("¿Qué es eso?") and costs seconds."""
 MAX_TOKENS_PER_S = 12.0
 """More text tokens per second of a segment than anyone speaks (fast speech is about 6)."""
 PREPEND_PUNCTUATIONS = "\"'“¿([{-"
@@ -247,7 +251,7 @@ class BatchedWhisper:
                 segment_size=n, segment_duration=n * self.time_per_frame, seek=s.seek,
             )
             if trimmed and (outcome.exhausted or _needs_fallback(outcome) or _crammed(split[0], tokenizer)):
-                if s.retry:
+                if s.retry and not (s.seek > 0 and n < TAIL_S * self.frames_per_second):
                     s.full_window, s.full_windows = True, s.full_windows + 1  # decode this window again, untrimmed
                 splits.append(None)
                 continue
