@@ -125,15 +125,18 @@ class NoteIn(BaseModel):
 
 
 @router.post("/agents/{agent_id}/coaching/notes", status_code=201)
-def post_note(agent_id: str, body: NoteIn, s: SessionDep, request: Request) -> dict[str, Any]:
-    """A coaching note for the agent; author and time from the token and the clock."""
+def post_note(agent_id: str, body: NoteIn, request: Request) -> dict[str, Any]:
+    """A coaching note for the agent; author and time from the token and the clock. Committed before the
+    answer goes out (a card read right after shows it)."""
     tenant = _reader(request)
     principal = principal_of(request)
     if tenant is not None:
         author = principal.subject or f"{principal.role}@{tenant}"
     else:
         author = body.author or "dev"
-    return add_note(s, tenant, agent_id, author, body.text)
+    db: Database = request.app.state.db
+    with db.session() as s:
+        return add_note(s, tenant, agent_id, author, body.text)
 
 
 @router.get("/agents/{agent_id}/coaching/notes")

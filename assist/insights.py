@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import Select, and_, case, func, select
+from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session
 
 from assist.insights_humanise import HumanisationRules
@@ -54,7 +54,7 @@ def _round(rows: list[dict[str, Any]], digits: int = 1) -> list[dict[str, Any]]:
 
 def _trend(s: Session, f: InsightFilter, *columns: Any) -> list[dict[str, Any]]:
     period = (CI.week if f.group == "week" else CI.day).label("period")
-    q = select(period, func.count().label("calls"), *columns).where(and_(*f.where())).group_by(period).order_by(period)
+    q = select(period, func.count().label("calls"), *columns).where(*f.where()).group_by(period).order_by(period)
     return _round(_rows(s, q))
 
 
@@ -79,7 +79,7 @@ def _component_columns() -> list[Any]:
 
 def humanisation_agents(s: Session, f: InsightFilter) -> list[dict[str, Any]]:
     q = (select(CI.agent_id.label("agent"), func.count().label("calls"), func.avg(CI.humanisation).label("humanisation"),
-                *_component_columns()).where(and_(*f.where())).group_by(CI.agent_id).order_by(CI.agent_id))
+                *_component_columns()).where(*f.where()).group_by(CI.agent_id).order_by(CI.agent_id))
     return _round(_rows(s, q))
 
 
@@ -90,7 +90,7 @@ def _findings(f: InsightFilter) -> list[Any]:
 def breaches_by_rule(s: Session, f: InsightFilter) -> list[dict[str, Any]]:
     q = (select(CallFinding.code.label("rule"), func.count().label("breaches"),
                 func.count(func.distinct(CallFinding.call_id)).label("calls"))
-         .join(CI, CI.call_id == CallFinding.call_id).where(and_(*_findings(f)))
+         .join(CI, CI.call_id == CallFinding.call_id).where(*_findings(f))
          .group_by(CallFinding.code).order_by(func.count().desc(), CallFinding.code))
     return _rows(s, q)
 
@@ -98,19 +98,19 @@ def breaches_by_rule(s: Session, f: InsightFilter) -> list[dict[str, Any]]:
 def breach_heatmap(s: Session, f: InsightFilter) -> list[dict[str, Any]]:
     """(agent, rule, breaches) cells."""
     q = (select(CI.agent_id.label("agent"), CallFinding.code.label("rule"), func.count().label("breaches"))
-         .join(CI, CI.call_id == CallFinding.call_id).where(and_(*_findings(f)))
+         .join(CI, CI.call_id == CallFinding.call_id).where(*_findings(f))
          .group_by(CI.agent_id, CallFinding.code).order_by(CI.agent_id, CallFinding.code))
     return _rows(s, q)
 
 
 def outcome_mix(s: Session, f: InsightFilter) -> list[dict[str, Any]]:
     q = (select(CallTag.code.label("code"), func.count().label("calls")).join(CI, CI.call_id == CallTag.call_id)
-         .where(and_(*f.where())).group_by(CallTag.code).order_by(func.count().desc(), CallTag.code))
+         .where(*f.where()).group_by(CallTag.code).order_by(func.count().desc(), CallTag.code))
     return _rows(s, q)
 
 
 def category_mix(s: Session, f: InsightFilter) -> list[dict[str, Any]]:
-    q = (select(CI.primary_category.label("category"), func.count().label("calls")).where(and_(*f.where()))
+    q = (select(CI.primary_category.label("category"), func.count().label("calls")).where(*f.where())
          .group_by(CI.primary_category).order_by(func.count().desc(), CI.primary_category))
     return _rows(s, q)
 
@@ -122,7 +122,7 @@ def stress_hangups(s: Session, f: InsightFilter) -> list[dict[str, Any]]:
     """Calls by peak debtor stress band: how many ended in a hang-up without agreement, how many in a promise."""
     band = case(*((CI.stress_peak >= low, name) for low, name in STRESS_BANDS), else_="unknown").label("stress")
     q = (select(band, func.count().label("calls"), func.sum(CI.hangup).label("hangups"),
-                func.sum(CI.promise).label("promises")).where(and_(*f.where())).group_by(band))
+                func.sum(CI.promise).label("promises")).where(*f.where()).group_by(band))
     order = {name: i for i, (_, name) in enumerate(STRESS_BANDS)}
     rows = sorted(_rows(s, q), key=lambda r: order.get(r["stress"], len(order)))
     return [{**r, "hangup_rate": round(r["hangups"] / r["calls"], 3)} for r in rows]
@@ -131,7 +131,7 @@ def stress_hangups(s: Session, f: InsightFilter) -> list[dict[str, Any]]:
 def agent_exposure(s: Session, f: InsightFilter) -> list[dict[str, Any]]:
     """Per agent: calls, hard calls and abusive calls handled (facts about the calls, never the agent's emotion)."""
     q = (select(CI.agent_id.label("agent"), func.count().label("calls"), func.sum(CI.hard).label("hard_calls"),
-                func.sum(CI.abusive).label("abusive_calls")).where(and_(*f.where()))
+                func.sum(CI.abusive).label("abusive_calls")).where(*f.where())
          .group_by(CI.agent_id).order_by(CI.agent_id))
     return _rows(s, q)
 

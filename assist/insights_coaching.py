@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from assist.insights import CI, InsightFilter
@@ -50,7 +50,7 @@ def top_failures(s: Session, f: InsightFilter, kind: str) -> list[dict[str, Any]
 
 def _window(s: Session, f: InsightFilter) -> dict[str, Any]:
     calls, score, human = s.execute(select(func.count(), func.avg(CI.score), func.avg(CI.humanisation))
-                                    .where(and_(*f.where()))).one()
+                                    .where(*f.where())).one()
     fails = s.scalar(select(func.count()).select_from(CallFinding).join(CI, CI.call_id == CallFinding.call_id)
                      .where(*f.where()))
     return {"calls": calls, "avg_score": None if score is None else round(score, 1),

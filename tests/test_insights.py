@@ -8,7 +8,7 @@ import csv
 import io
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -139,7 +139,7 @@ def test_coaching_card_notes_and_trend(env: Env) -> None:
                            json={"text": "Sin amenazas: ofrecer opciones.", "author": "someone-else"})
     assert resp.status_code == 201, resp.text
     assert resp.json()["author"] == "supervisor@acme"  # from the token, never from the body
-    now = datetime.now(UTC).replace(microsecond=0)
+    now = datetime.now(UTC) + timedelta(seconds=1)
     asyncio.run(replace(_script("en_threat_refusal", "acme"), started_at=now).store(env.recorder, "after-note"))
     card = env.get("/agents/agent-3/coaching").json()
     assert card["notes"][0]["text"] == "Sin amenazas: ofrecer opciones."
