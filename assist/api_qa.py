@@ -68,12 +68,14 @@ class CallSummary(BaseModel):
     compliance_fail: bool | None
     contact: str | None
     primary_category: str | None
+    channel: str = Field("voice", description="voice, or the written conversation's chat, whatsapp, sms or email.")
 
     @classmethod
     def of(cls, c: Call) -> CallSummary:
         return cls(id=c.id, started_at=repo.utc(c.started_at), ended_at=repo.utc(c.ended_at), status=c.status,
                    agent_id=c.agent_id, language=c.language, duration=c.duration, score=c.score, band=c.band,
-                   compliance_fail=c.compliance_fail, contact=c.contact, primary_category=c.primary_category)
+                   compliance_fail=c.compliance_fail, contact=c.contact, primary_category=c.primary_category,
+                   channel=(c.meta or {}).get("channel", "voice"))
 
 
 class WordOut(BaseModel):

@@ -17,6 +17,7 @@ from assist.analysis.rulepacks import validate_all_packs
 from assist.analysis.sentiment import check_sentiment_model
 from assist.api_account import FactsDesk
 from assist.api_account import router as account_router
+from assist.api_conversations import mount as mount_conversations
 from assist.api_insights import router as insights_router
 from assist.api_qa import router as qa_router
 from assist.api_recording import router as recording_router
@@ -107,6 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(qa_router)
     app.include_router(recording_router)
     app.mount("/ui", PageFiles(directory=STATIC_DIR), name="ui")
+    app.state.settings = settings
     app.state.hub = hub = EventHub()
     app.state.dashboard = dashboard = Dashboard()
     hub.add_listener(dashboard.on_event)
@@ -124,6 +126,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(account_router)
     app.include_router(webhooks_router)
     app.include_router(summary_router)
+    mount_conversations(app)
     app.include_router(insights_router)
     app.state.account_desk = FactsDesk(settings.account_facts_wait_s, settings.account_facts_max_waiting)
 

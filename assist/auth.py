@@ -50,9 +50,10 @@ ROLES: tuple[str, ...] = ("agent", "supervisor", "qa")
 SCOPE_KEY = "recobra.principal"
 MAX_TOKEN_CHARS = 2048
 OPEN_PATHS = re.compile(r"/healthz|/|/ui(/.*)?")
-CALL_PATH = re.compile(r"/(api/)?calls/(?P<call>[^/]+)(/.*)?")
-INTEGRATION_PATH = re.compile(r"/calls/[^/]+/account|/api/webhooks/.*")
-"""Where the tenant's X-API-KEY also works (the lender's systems: account facts in, webhook deliveries)."""
+CALL_PATH = re.compile(r"/(api/)?(?:calls|conversations)/(?P<call>[^/]+)(/.*)?")
+INTEGRATION_PATH = re.compile(r"/calls/[^/]+/account|/api/webhooks/.*|/conversations(/.*)?")
+"""Where the tenant's X-API-KEY also works (the lender's systems: account facts in, webhook deliveries,
+written conversations)."""
 
 
 @dataclass(frozen=True, slots=True)

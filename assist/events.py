@@ -68,6 +68,7 @@ class TranscriptFinal(TranscriptBase):
 class CallStarted(EventBase):
     type: Literal["call.started"] = "call.started"
     protocol: str
+    channel: str = Field("voice", description="voice for calls; chat, whatsapp, sms or email for a conversation.")
     metadata: dict[str, Any] = {}
 
 

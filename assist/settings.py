@@ -175,6 +175,13 @@ class Settings(BaseSettings):
         0.0, description="How long the embedder waits to gather a batch; 0: batches form while it is busy.")
     embedding_max_batch: int = Field(32, description="Most requests encoded in one batch.")
 
+    # Written conversations (README "Chat and messaging")
+    max_conversations: int = Field(1000, description="Most open conversations on this node (then 503).")
+    conversation_max_text_bytes: int = Field(
+        32 * 1024, description="Longest message or draft (UTF-8 bytes); longer ones are refused with 413.")
+    conversation_seconds_per_word: float = Field(
+        0.4, description="A message's length on the conversation clock, so that deadlines count words as on a call.")
+
     # Account facts and outcome webhooks (README "Account facts and outcomes")
     account_facts_wait_s: float = Field(
         900.0, description="How long facts PUT before their call starts wait for it.")

@@ -22,6 +22,13 @@ class CallContext:
     jurisdiction: str = "us"
     eu_mode: bool = False
     metadata: dict[str, Any] = field(default_factory=dict)
+    channel: str = "voice"
+    """voice for a call; chat, whatsapp, sms or email for a written conversation."""
+
+    @property
+    def medium(self) -> str:
+        """voice or text: what the rule packs' `channels` name."""
+        return "voice" if self.channel == "voice" else "text"
 
 
 class Analyser(Protocol):
