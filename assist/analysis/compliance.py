@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from assist.analysis.base import CallContext
@@ -120,7 +121,8 @@ class ComplianceAnalyser:
         self.embedder = (embedder or shared_embedder()) if semantic else None
         self._heads: dict[str, IntentHead] = load_heads(self.embedder.model) if self.embedder else {}
         md = ctx.metadata
-        self.rules = {r.id: r for r in self.pack.rules if applies(r.when, r.unless, md)}
+        self.rules = {r.id: r for r in self.pack.rules
+                      if ctx.medium in r.channels and applies(r.when, r.unless, md)}
         self._by_type = {
             t: [r for r in self.rules.values() if isinstance(r, t)]
             for t in (GateRule, MustSayRule, MustNotSayRule, SequenceRule, TriggerRule)
@@ -144,9 +146,20 @@ class ComplianceAnalyser:
         self._started = True
         out: list[EventBase] = []
         for rule in self._by_type[GateRule]:
+            if rule.window is not None and self.ctx.medium == "text":
+                continue  # a conversation has no single start time: `message_sent` checks each message
             if (detail := gate_breach(rule, self.ctx.metadata, self.pack.timezone)) is not None:
                 out.append(self._warning(rule.id, rule.severity, f"{self._title(rule.title)} ({detail})", 0.0))
         return out
+
+    def message_sent(self, when: datetime, t: float) -> list[EventBase]:
+        """Contact-hour gates for an agent's written message sent at `when` (debtor's timezone)."""
+        md = {**self.ctx.metadata, "started_at": when.isoformat()}
+        return [
+            self._warning(rule.id, rule.severity, f"{self._title(rule.title)} ({detail})", t, speaker=Speaker.AGENT)
+            for rule in self._by_type[GateRule]
+            if rule.window is not None and (detail := gate_breach(rule, md, self.pack.timezone)) is not None
+        ]
 
     def on_utterance(self, utt: Utterance) -> list[EventBase]:
         events = self.start()

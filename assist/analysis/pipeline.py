@@ -15,15 +15,16 @@ from models.embeddings import Embedder
 
 def build_analysers(ctx: CallContext, embedder: Embedder) -> list[Analyser]:
     """Compliance, prompts, sentiment, stress, negotiation style, abandon risk and the account-facts checks,
-    wired together; the text analysers embed through the process's shared `embedder`."""
-    stress = StressAnalyser(ctx)
+    wired together; the text analysers embed through the process's shared `embedder`. A written conversation
+    gets the text analysers only: stress, talk-time style and silence-driven hang-up risk need audio."""
     sentiment = SentimentAnalyser(ctx, embedder=embedder)
-    return [
+    text: list[Analyser] = [
         ComplianceAnalyser(ctx, embedder=embedder),
         PromptAnalyser(ctx, embedder=embedder),
         sentiment,
-        stress,
-        StyleAnalyser(ctx, stress),
-        AbandonAnalyser(ctx, stress, sentiment.debtor_trend),
-        AccountFactsAnalyser(ctx),
     ]
+    if ctx.medium == "text":
+        return [*text, AccountFactsAnalyser(ctx)]
+    stress = StressAnalyser(ctx)
+    return [*text, stress, StyleAnalyser(ctx, stress), AbandonAnalyser(ctx, stress, sentiment.debtor_trend),
+            AccountFactsAnalyser(ctx)]

@@ -85,6 +85,8 @@ class _Rule(_Model):
     source: str = Field(min_length=3, description="Legal citation shown with the warning.")
     when: list[Condition] = Field([], description="Rule applies only if all hold.")
     unless: list[Condition] = Field([], description="Rule is off if all hold (e.g. the threat is true).")
+    channels: list[Literal["voice", "text"]] = Field(
+        ["voice", "text"], min_length=1, description="Where the rule applies: spoken calls, written conversations.")
 
 
 class Window(_Model):

@@ -328,8 +328,12 @@ def score_call(call: CallData, category: Category | None = None, card: CardRules
     card = card or default_card()
     ctx = _Ctx(call, category or categorise(call), card)
     items = []
+    medium = "voice" if call.metadata.get("channel", "voice") == "voice" else "text"
     for item_id, spec in card.items.items():
-        result, why, evidence = CHECKS[item_id](ctx, spec)
+        if medium in spec.get("channels", ("voice", "text")):
+            result, why, evidence = CHECKS[item_id](ctx, spec)
+        else:  # talk time, interruptions, style from audio: nothing to measure in writing
+            result, why, evidence = "na", ctx.why("voice_only"), ()
         titles = card.titles[item_id]
         title = titles.get(call.language) or titles["en"]
         items.append(ItemScore(item_id, spec["section"], title, float(spec["points"]), result,
