@@ -2,6 +2,7 @@
 import { apiFetch, el, fmtClock, fmtDuration, pageUrl, param, setChildren, wsUrl } from "./common.js";
 import { browserLanguage, language, onLanguage, startLanguage, suggestLanguage, t } from "./i18n.js";
 import { account, redrawAccount } from "./overlay_account.js";
+import { redrawDraft, startDraft } from "./overlay_draft.js";
 import { loadSummary, redrawSummary } from "./overlay_summary.js";
 import { abandon, redrawSignals, sentimentScore, stress, style } from "./overlay_signals.js";
 
@@ -167,6 +168,7 @@ function callStarted(event) {
   const meta = { ...(event.metadata.custom_config || {}), ...event.metadata }; // Genesys: customConfig
   const agent = meta.agent || meta.agent_id;
   $("call-label").textContent = agent ? `${callId} · ${agent}` : callId;
+  if (event.channel && event.channel !== "voice") startDraft(callId, event.channel);
   if (meta.language) {
     callLanguageKnown = true;
     suggestLanguage(meta.language);
@@ -350,6 +352,7 @@ function redraw() {
   renderConnection();
   redrawSignals();
   redrawAccount();
+  redrawDraft();
   redrawSummary();
   renderWarnings();
   renderPrompts();

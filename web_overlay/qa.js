@@ -8,6 +8,7 @@ const FILTERS = ["category", "band", "compliance_fail", "agent", "date_from", "d
 const COLUMNS = [
   { key: "started_at", words: "qa.started", cell: (c) => fmtDateTime(c.started_at) },
   { key: "id", words: "qa.call", cell: (c) => h("a", { href: `#call=${encodeURIComponent(c.id)}` }, c.id) },
+  { key: "channel", words: "qa.channel", cell: (c) => t(`channel.${c.channel || "voice"}`) },
   { key: "agent_id", words: "qa.agent", cell: (c) => c.agent_id || "—" },
   { key: "duration", words: "qa.duration", cell: (c) => fmtClock(c.duration) },
   { key: "score", words: "qa.score", cell: (c) => fmtScore(c.score) },
