@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import structlog
@@ -18,11 +19,11 @@ from sqlalchemy.exc import IntegrityError
 from assist import insights_facts
 from assist.api_qa import DateTimeParam, SessionDep, csv_cell
 from assist.auth import principal_of
-from assist.insights import VIEWS, Group, InsightFilter, insights
+from assist.insights import DEFAULT_VIEWS, VIEWS, Group, InsightFilter, insights
 from assist.insights_coaching import add_note, coaching_card, notes
 from assist.insights_humanise import HumanisationRules
 from assist.storage.db import Database
-from assist.storage.tables import CallInsight
+from assist.storage.tables import CallHumanisation, CallInsight
 
 router = APIRouter(prefix="/api/insights", tags=["insights"])
 log = structlog.get_logger(__name__)
@@ -56,14 +57,17 @@ FilterDep = Annotated[InsightFilter, Depends(_filter)]
 
 
 def _fresh(request: Request) -> None:
-    """Write the facts of calls scored since the last request, in a transaction of its own (a request
-    doing the same at once may win: its facts are as good)."""
+    """Write the facts of calls scored since this process last looked (every call the first time), in a
+    transaction of its own (a request doing the same at once may win: its facts are as good)."""
     db: Database = request.app.state.db
+    started = datetime.now(UTC) - insights_facts.CHECK_MARGIN
     try:
         with db.session() as s:
-            insights_facts.refresh_all(s)
+            insights_facts.refresh_all(s, getattr(request.app.state, "insights_checked", None))
     except IntegrityError:
         log.info("insights.refresh_raced")
+        return
+    request.app.state.insights_checked = started
 
 
 def _csv(rows: list[dict[str, Any]], name: str) -> Response:
@@ -86,8 +90,8 @@ def get_insights(s: SessionDep, f: FilterDep, request: Request, format: Literal[
     if format == "csv":
         if view is None:
             raise HTTPException(422, f"format=csv needs view=, one of {', '.join(VIEWS)}")
-        return _csv(VIEWS[view](s, f), view)
-    names = (view,) if view else tuple(VIEWS)
+        return _csv(insights(s, f, (view,))[view], view)
+    names = (view,) if view else DEFAULT_VIEWS
     rules = HumanisationRules.load()
     return {"filters": {k: v for k, v in f.__dict__.items() if k != "tenant"},
             "humanisation": {"title": rules.title.model_dump(),
@@ -105,8 +109,9 @@ def call_humanisation(call_id: str, s: SessionDep, request: Request) -> dict[str
     if row is None or (tenant is not None and row.tenant != tenant):
         raise HTTPException(404, f"no scored call {call_id!r}")
     rules = HumanisationRules.load()
+    stored = s.get_one(CallHumanisation, call_id).parts
     parts = {k: {**v, "title": rules.components[k].title.model_dump()} if k in rules.components else v
-             for k, v in row.humanisation_parts.items()}
+             for k, v in stored.items()}
     return {"call_id": call_id, "index": row.humanisation, "title": rules.title.model_dump(), "components": parts}
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session
 
 from assist.insights_humanise import HumanisationRules
-from assist.storage.tables import CallFinding, CallInsight, CallTag
+from assist.storage.tables import CallFinding, CallHumanisation, CallInsight, CallTag
 
 Group = Literal["day", "week"]
 CI = CallInsight
@@ -52,34 +52,59 @@ def _round(rows: list[dict[str, Any]], digits: int = 1) -> list[dict[str, Any]]:
     return [{k: round(v, digits) if isinstance(v, float) else v for k, v in r.items()} for r in rows]
 
 
-def _trend(s: Session, f: InsightFilter, *columns: Any) -> list[dict[str, Any]]:
+def _period_stats(s: Session, f: InsightFilter) -> list[dict[str, Any]]:
+    """One scan for every per-period view: calls, score, compliance fails, promises, humanisation."""
     period = (CI.week if f.group == "week" else CI.day).label("period")
-    q = select(period, func.count().label("calls"), *columns).where(*f.where()).group_by(period).order_by(period)
+    q = (select(period, func.count().label("calls"), func.avg(CI.score).label("avg_score"),
+                func.sum(case((CI.band == "compliance_fail", 1), else_=0)).label("compliance_fails"),
+                func.sum(CI.promise).label("promises"), func.sum(CI.promised_amount).label("promised_amount"),
+                func.avg(CI.humanisation).label("humanisation"))
+         .where(*f.where()).group_by(period).order_by(period))
     return _round(_rows(s, q))
 
 
-def score_trend(s: Session, f: InsightFilter) -> list[dict[str, Any]]:
-    return _trend(s, f, func.avg(CI.score).label("avg_score"),
-                  func.sum(case((CI.band == "compliance_fail", 1), else_=0)).label("compliance_fails"))
+def _agent_stats(s: Session, f: InsightFilter) -> list[dict[str, Any]]:
+    """One scan for every per-agent view: calls, hard and abusive calls, humanisation."""
+    q = (select(CI.agent_id.label("agent"), func.count().label("calls"), func.sum(CI.hard).label("hard_calls"),
+                func.sum(CI.abusive).label("abusive_calls"), func.avg(CI.humanisation).label("humanisation"))
+         .where(*f.where()).group_by(CI.agent_id).order_by(CI.agent_id))
+    return _round(_rows(s, q))
 
 
-def promise_trend(s: Session, f: InsightFilter) -> list[dict[str, Any]]:
-    rows = _trend(s, f, func.sum(CI.promise).label("promises"), func.sum(CI.promised_amount).label("promised_amount"))
-    return [{**r, "promise_rate": round(r["promises"] / r["calls"], 3) if r["calls"] else None} for r in rows]
+def _pick(rows: list[dict[str, Any]], *keys: str) -> list[dict[str, Any]]:
+    return [{k: r[k] for k in keys} for r in rows]
 
 
-def humanisation_trend(s: Session, f: InsightFilter) -> list[dict[str, Any]]:
-    return _trend(s, f, func.avg(CI.humanisation).label("humanisation"), *_component_columns())
+def score_trend(stats: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return _pick(stats, "period", "calls", "avg_score", "compliance_fails")
 
 
-def _component_columns() -> list[Any]:
+def promise_trend(stats: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{**r, "promise_rate": round(r["promises"] / r["calls"], 3) if r["calls"] else None}
+            for r in _pick(stats, "period", "calls", "promises", "promised_amount")]
+
+
+def humanisation_trend(stats: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return _pick(stats, "period", "calls", "humanisation")
+
+
+def agent_exposure(stats: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per agent: calls, hard and abusive calls handled (facts about the calls, never the agent's emotion)."""
+    return _pick(stats, "agent", "calls", "hard_calls", "abusive_calls")
+
+
+def humanisation_agents(stats: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return _pick(stats, "agent", "calls", "humanisation")
+
+
+def humanisation_components(s: Session, f: InsightFilter) -> list[dict[str, Any]]:
+    """Per agent, each component's average (read from every call's JSON: asked for on its own)."""
     names = HumanisationRules.load().components
-    return [func.avg(CI.humanisation_parts[(name, "value")].as_float()).label(name) for name in names]
-
-
-def humanisation_agents(s: Session, f: InsightFilter) -> list[dict[str, Any]]:
-    q = (select(CI.agent_id.label("agent"), func.count().label("calls"), func.avg(CI.humanisation).label("humanisation"),
-                *_component_columns()).where(*f.where()).group_by(CI.agent_id).order_by(CI.agent_id))
+    parts = CallHumanisation.parts
+    q = (select(CI.agent_id.label("agent"), func.count().label("calls"),
+                *(func.avg(parts[(n, "value")].as_float()).label(n) for n in names))
+         .join(CallHumanisation, CallHumanisation.call_id == CI.call_id)
+         .where(*f.where()).group_by(CI.agent_id).order_by(CI.agent_id))
     return _round(_rows(s, q))
 
 
@@ -128,27 +153,37 @@ def stress_hangups(s: Session, f: InsightFilter) -> list[dict[str, Any]]:
     return [{**r, "hangup_rate": round(r["hangups"] / r["calls"], 3)} for r in rows]
 
 
-def agent_exposure(s: Session, f: InsightFilter) -> list[dict[str, Any]]:
-    """Per agent: calls, hard calls and abusive calls handled (facts about the calls, never the agent's emotion)."""
-    q = (select(CI.agent_id.label("agent"), func.count().label("calls"), func.sum(CI.hard).label("hard_calls"),
-                func.sum(CI.abusive).label("abusive_calls")).where(*f.where())
-         .group_by(CI.agent_id).order_by(CI.agent_id))
-    return _rows(s, q)
-
-
-VIEWS: dict[str, Callable[[Session, InsightFilter], list[dict[str, Any]]]] = {
-    "score_trend": score_trend,
+Rows = list[dict[str, Any]]
+SCANS: dict[str, Callable[[Session, InsightFilter], Rows]] = {"periods": _period_stats, "agents": _agent_stats}
+SHAPED: dict[str, tuple[str, Callable[[Rows], Rows]]] = {
+    "score_trend": ("periods", score_trend),
+    "promise_trend": ("periods", promise_trend),
+    "humanisation_trend": ("periods", humanisation_trend),
+    "agent_exposure": ("agents", agent_exposure),
+    "humanisation_agents": ("agents", humanisation_agents),
+}
+QUERIES: dict[str, Callable[[Session, InsightFilter], Rows]] = {
     "breaches_by_rule": breaches_by_rule,
     "breach_heatmap": breach_heatmap,
     "outcome_mix": outcome_mix,
     "category_mix": category_mix,
-    "promise_trend": promise_trend,
     "stress_hangups": stress_hangups,
-    "agent_exposure": agent_exposure,
-    "humanisation_trend": humanisation_trend,
-    "humanisation_agents": humanisation_agents,
+    "humanisation_components": humanisation_components,
 }
+VIEWS = (*SHAPED, *QUERIES)
+DEFAULT_VIEWS = tuple(v for v in VIEWS if v != "humanisation_components")
 
 
-def insights(s: Session, f: InsightFilter, views: tuple[str, ...] = tuple(VIEWS)) -> dict[str, list[dict[str, Any]]]:
-    return {name: VIEWS[name](s, f) for name in views}
+def insights(s: Session, f: InsightFilter, views: tuple[str, ...] = DEFAULT_VIEWS) -> dict[str, Rows]:
+    """The named views; views sharing a scan (per period, per agent) share one query."""
+    scans: dict[str, Rows] = {}
+    out = {}
+    for name in views:
+        if name in SHAPED:
+            scan, shape = SHAPED[name]
+            if scan not in scans:
+                scans[scan] = SCANS[scan](s, f)
+            out[name] = shape(scans[scan])
+        else:
+            out[name] = QUERIES[name](s, f)
+    return out

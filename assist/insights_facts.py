@@ -5,7 +5,7 @@ Each call is read once here; every view then aggregates these rows in SQL."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -17,12 +17,21 @@ from assist.dashboard import WellbeingRules
 from assist.insights_humanise import humanisation
 from assist.qa.calldata import CallData
 from assist.storage import repository as repo
-from assist.storage.tables import Call, CallFinding, CallInsight, QaResult
+from assist.storage.tables import (
+    Call,
+    CallFinding,
+    CallHumanisation,
+    CallInsight,
+    QaResult,
+)
 
 log = structlog.get_logger(__name__)
 PROMISE_CODES = ("promise_to_pay", "payment_plan", "partial_payment", "settled")
 SEVERITY = {"info": 1, "warning": 2, "critical": 3}
 BATCH = 500
+CHECK_MARGIN = timedelta(seconds=60)
+"""A request looks again at calls scored up to this long before the previous request's check began (a
+scoring transaction that commits late is still seen)."""
 
 
 def periods(at: datetime) -> tuple[str, str]:
@@ -61,8 +70,8 @@ def _findings(call: Call, card: Mapping[str, Any], warnings: Sequence[Mapping[st
     return rows
 
 
-def call_facts(s: Session, call_id: str, rules: WellbeingRules, abuse: PhraseBook) -> tuple[dict, list[dict]]:
-    """The insight row and the finding rows of one scored call."""
+def call_facts(s: Session, call_id: str, rules: WellbeingRules, abuse: PhraseBook) -> tuple[dict, dict, list[dict]]:
+    """The insight row, the humanisation components and the finding rows of one scored call."""
     call = s.get_one(Call, call_id)
     qa = s.get_one(QaResult, call_id)
     data = repo.load_call_data(s, call_id)
@@ -81,38 +90,43 @@ def call_facts(s: Session, call_id: str, rules: WellbeingRules, abuse: PhraseBoo
            "primary_category": call.primary_category or "", "promise": int(bool(promised)),
            "promised_amount": sum(promised), "stress_peak": peak,
            "hangup": int("hang" in (call.end_reason or "") and not promised), "hard": int(hard),
-           "abusive": int(abusive), "humanisation": human["index"], "humanisation_parts": human["components"],
-           "computed_at": datetime.now(UTC)}
-    return row, _findings(call, qa.scorecard, warnings)
+           "abusive": int(abusive), "humanisation": human["index"], "computed_at": datetime.now(UTC)}
+    return row, human["components"], _findings(call, qa.scorecard, warnings)
 
 
-def stale_calls(s: Session, limit: int) -> list[str]:
-    """Scored calls whose facts are missing or older than their QA result."""
+def stale_calls(s: Session, limit: int, since: datetime | None = None) -> list[str]:
+    """Scored calls whose facts are missing or older than their QA result (only those scored after
+    `since`, when given: an index range instead of every call)."""
     q = (select(QaResult.call_id).outerjoin(CallInsight, CallInsight.call_id == QaResult.call_id)
          .where(or_(CallInsight.call_id.is_(None), CallInsight.computed_at < QaResult.computed_at)).limit(limit))
+    if since is not None:
+        q = q.where(QaResult.computed_at > since)
     return list(s.scalars(q))
 
 
-def refresh(s: Session, limit: int = BATCH) -> int:
+def refresh(s: Session, limit: int = BATCH, since: datetime | None = None) -> int:
     """Write the facts of up to `limit` stale calls; returns how many (call again while it returns `limit`)."""
-    ids = stale_calls(s, limit)
+    ids = stale_calls(s, limit, since)
     if not ids:
         return 0
     rules = WellbeingRules.load()
     abuse = PhraseBook.from_rules({"abusive": rules.abusive_call.phrases})
     s.execute(delete(CallInsight).where(CallInsight.call_id.in_(ids)))
     s.execute(delete(CallFinding).where(CallFinding.call_id.in_(ids)))
+    s.execute(delete(CallHumanisation).where(CallHumanisation.call_id.in_(ids)))
     for call_id in ids:
-        row, findings = call_facts(s, call_id, rules, abuse)
+        row, parts, findings = call_facts(s, call_id, rules, abuse)
         s.add(CallInsight(**row))
+        s.add(CallHumanisation(call_id=call_id, parts=parts))
         s.add_all(CallFinding(**f) for f in findings)
     s.flush()
     log.info("insights.refreshed", calls=len(ids))
     return len(ids)
 
 
-def refresh_all(s: Session) -> int:
+def refresh_all(s: Session, since: datetime | None = None) -> int:
+    """Refresh every stale call (scored after `since`, when given); returns how many."""
     total = 0
-    while (n := refresh(s)) == BATCH:
+    while (n := refresh(s, BATCH, since)) == BATCH:
         total += n
     return total + n

@@ -106,7 +106,7 @@ class QaResult(Base):
     call_id: Mapped[str] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), primary_key=True)
     scorecard: Mapped[dict[str, Any]]
     category: Mapped[dict[str, Any]]
-    computed_at: Mapped[datetime]
+    computed_at: Mapped[datetime] = mapped_column(index=True)  # index: insights find calls scored since (0006)
 
 
 class Override(Base):
@@ -218,8 +218,16 @@ class CallInsight(Base):
     hard: Mapped[int] = mapped_column(Integer, default=0)
     abusive: Mapped[int] = mapped_column(Integer, default=0)
     humanisation: Mapped[float | None] = mapped_column(Float)
-    humanisation_parts: Mapped[dict[str, Any]] = mapped_column(default=dict)
     computed_at: Mapped[datetime]
+
+
+class CallHumanisation(Base):
+    """A call's humanisation components with their evidence (apart from call_insights: its scans stay narrow)."""
+
+    __tablename__ = "call_humanisation"
+
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), primary_key=True)
+    parts: Mapped[dict[str, Any]]
 
 
 class CallFinding(Base):

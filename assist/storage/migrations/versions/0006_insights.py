@@ -1,4 +1,4 @@
-"""Insights facts per call, findings (failed items, standing warnings) and coaching notes
+"""Insights facts per call (and an index to find calls scored since a time), findings (failed items, standing warnings) and coaching notes
 (assist/insights_facts.py, assist/api_insights.py), indexed for grouping by tenant, agent and time.
 
 Revision ID: 0006
@@ -17,6 +17,7 @@ _TZ = sa.DateTime(timezone=True)
 
 
 def upgrade() -> None:
+    op.create_index("ix_qa_results_computed_at", "qa_results", ["computed_at"])
     op.create_table(
         "call_insights",
         sa.Column("call_id", sa.String(128), sa.ForeignKey("calls.id", ondelete="CASCADE"), primary_key=True),
@@ -35,8 +36,12 @@ def upgrade() -> None:
         sa.Column("hard", sa.Integer, nullable=False),
         sa.Column("abusive", sa.Integer, nullable=False),
         sa.Column("humanisation", sa.Float),
-        sa.Column("humanisation_parts", sa.JSON, nullable=False),
         sa.Column("computed_at", _TZ, nullable=False),
+    )
+    op.create_table(
+        "call_humanisation",
+        sa.Column("call_id", sa.String(128), sa.ForeignKey("calls.id", ondelete="CASCADE"), primary_key=True),
+        sa.Column("parts", sa.JSON, nullable=False),
     )
     op.create_index("ix_call_insights_tenant_started", "call_insights", ["tenant", "started_at"])
     op.create_index("ix_call_insights_tenant_agent_started", "call_insights", ["tenant", "agent_id", "started_at"])
@@ -71,4 +76,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("coaching_notes")
     op.drop_table("call_findings")
+    op.drop_table("call_humanisation")
     op.drop_table("call_insights")
+    op.drop_index("ix_qa_results_computed_at", table_name="qa_results")
