@@ -23,7 +23,7 @@ const fmt = (v) => (v === null || v === undefined ? "—" : String(Math.round(v 
 /** A line over `points` ([label, value]), y from 0 to `max` (default: the largest value). */
 export function lineChart(points, { title, desc, max = null, width = 640, height = 220 }) {
   const svg = frame(width, height, title, desc);
-  const left = 44, right = 12, top = 12, bottom = 36;
+  const left = 44, right = 40, top = 12, bottom = 36; // room for the last period label
   const values = points.map(([, v]) => v).filter((v) => v !== null && v !== undefined);
   const top_ = max ?? Math.max(1, ...values);
   const x = (i) => left + (points.length > 1 ? (i * (width - left - right)) / (points.length - 1) : (width - left - right) / 2);
