@@ -223,10 +223,8 @@ def override_item(call_id: str, item_id: str, body: OverrideIn, s: SessionDep, r
     principal = principal_of(request)
     if principal.tenant is not None:
         reviewer = principal.subject or f"{principal.role}@{principal.tenant}"
-    elif body.reviewer:
-        reviewer = body.reviewer
-    else:
-        raise HTTPException(422, "reviewer is required in development mode")
+    else:  # development mode: nobody is signed in, the body's name is all there is
+        reviewer = body.reviewer or "unnamed (development mode)"
     try:
         row = repo.override_item(s, call_id, item_id, body.result, reviewer, body.comment)
     except repo.NotFound as exc:

@@ -331,8 +331,10 @@ async def serve_ingest(ws: WebSocket, protocol: str, registry: CallRegistry, set
         conn.reason, closed = "internal error", True
         with contextlib.suppress(WebSocketDisconnect, RuntimeError):
             await ws.close(CloseCode.INTERNAL_ERROR, "internal error")
+    if conn.reason == "disconnected" and registry.stopping:
+        conn.reason = "service stopped"  # the server closed the socket on its way down, not the telephony side
     if conn.session is not None:
-        if conn.reason == "disconnected" and settings.reconnect_grace_s > 0 and not registry.stopping:
+        if conn.reason == "disconnected" and settings.reconnect_grace_s > 0:
             registry.park(conn.session, settings.reconnect_grace_s)
         else:
             await registry.end(conn.session, conn.reason)

@@ -22,7 +22,8 @@ class RunningService:
         self.app = create_app(settings)
         self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning",
                                                     ws_max_size=16 * 1024 * 1024))
-        self.thread = threading.Thread(target=lambda: asyncio.run(self.server.serve()), daemon=True)
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_until_complete, args=(self.server.serve(),), daemon=True)
 
     @property
     def url(self) -> str:
@@ -42,5 +43,9 @@ class RunningService:
         return self
 
     def __exit__(self, *exc) -> None:
+        """Stop as SIGTERM stops `recobra serve`: end every call and deliver its last events, then the server."""
+        if self.thread.is_alive():
+            drained = asyncio.run_coroutine_threadsafe(self.app.state.registry.drain("service stopped"), self.loop)
+            drained.result(60)
         self.server.should_exit = True
         self.thread.join(30)
