@@ -97,7 +97,6 @@ class AsrResult:
     queue_wait_s: float = 0.0
     decode_s: float = 0.0
     superseded: bool = False
-    model: str = ""
     full_windows: int = 0
     detected: tuple[str, float] | None = None
     """For finals when more than one language is served: the language the speech sounded like."""
@@ -140,6 +139,7 @@ class AsrWorker:
         self.models = self._load()
         self.multilingual = {name: model.model.is_multilingual for name, model in self.models.items()}
         self.languages = tuple(lang for lang in languages if self._route(lang) is not None)
+        self._detectable = frozenset(self.languages)  # what language detection may answer
         self.generation = 0  # bumped by every rebuild of the models
         self._rebuild_lock = threading.Lock()
         self._queue = RequestQueue(interim_max_wait_s)
@@ -277,7 +277,7 @@ class AsrWorker:
             by_model.setdefault(self.model_for(r.language), []).append(i)
         results: list[AsrResult | None] = [None] * len(requests)
         for name, members in by_model.items():
-            decoder = BatchedWhisper(models[name], self.window, frozenset(self.languages))
+            decoder = BatchedWhisper(models[name], self.window, self._detectable)
             decoded = decoder.transcribe([
                 DecodeRequest(requests[i].audio, requests[i].language, requests[i].prompt,
                               self.beams.of(requests[i].priority), detect=self._wants_language(requests[i]),
@@ -285,7 +285,7 @@ class AsrWorker:
                 for i in members
             ])
             for i, d in zip(members, decoded):
-                results[i] = _result(requests[i], d, name)
+                results[i] = _result(requests[i], d)
         done = [r for r in results if r is not None]
         return self._probe(models, requests, done)
 
@@ -301,14 +301,14 @@ class AsrWorker:
                     and (not r.words or sum(w.probability for w in r.words) / len(r.words) < PROBE_BELOW)]
         if not doubtful:
             return results
-        found = BatchedWhisper(models[detector], self.window, frozenset(self.languages)).detect(
+        found = BatchedWhisper(models[detector], self.window, self._detectable).detect(
             [requests[i].audio for i in doubtful])
         for i, detected in zip(doubtful, found):
             results[i] = replace(results[i], detected=detected)
         return results
 
 
-def _result(request: AsrRequest, decoded: Decoded, model: str) -> AsrResult:
+def _result(request: AsrRequest, decoded: Decoded) -> AsrResult:
     words = [
         Word(w.word.strip(), request.t0 + w.start, request.t0 + w.end, w.probability)
         for seg in decoded.segments
@@ -316,7 +316,7 @@ def _result(request: AsrRequest, decoded: Decoded, model: str) -> AsrResult:
         for w in seg.words or ()
     ]
     return AsrResult(tuple(w for w in words if w.text), decoded.language, decoded.language_probability,
-                     model=model, full_windows=decoded.full_windows, detected=decoded.detected)
+                     full_windows=decoded.full_windows, detected=decoded.detected)
 
 
 def _hallucination(seg: Segment) -> bool:
