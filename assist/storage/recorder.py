@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -11,7 +12,7 @@ from typing import Any, TypeVar
 import structlog
 from sqlalchemy.orm import Session
 
-from assist.events import CallEnded, CallStarted, EventBase
+from assist.events import CallEnded, CallStarted, EventBase, TranscriptPartial
 from assist.privacy import Redactor
 from assist.storage import nodes
 from assist.storage import repository as repo
@@ -20,6 +21,8 @@ from assist.storage.tables import Call
 
 T = TypeVar("T")
 log = structlog.get_logger(__name__)
+_DIGIT = re.compile(r"\d")
+"""Masked in stored interims: the final that replaces an interim is redacted by the detectors."""
 
 
 class Recorder:
@@ -98,7 +101,13 @@ class Recorder:
             log.warning("calls.recovered", node=self.node_id, calls=recovered)
 
     def _payload(self, event: EventBase) -> dict[str, Any]:
-        return self.redactor.payload(event.model_dump(mode="json"))
+        payload = self.redactor.payload(event.model_dump(mode="json"))
+        if isinstance(event, TranscriptPartial):  # an interim may hold half a number no detector can classify
+            for key in ("text", "stable_text"):
+                payload[key] = _DIGIT.sub("#", payload[key])
+            for word in payload["words"]:
+                word["text"] = _DIGIT.sub("#", word["text"])
+        return payload
 
     async def call_started(self, event: CallStarted) -> None:
         payload = self._payload(event)
