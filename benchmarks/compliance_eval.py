@@ -52,7 +52,7 @@ class Group(_Model):
 
 class EvalFile(_Model):
     speaker: Literal["agent", "debtor"]
-    split: Literal["train", "test"]
+    split: Literal["train", "dev", "holdout"]
     groups: list[Group] = Field(min_length=1)
 
 

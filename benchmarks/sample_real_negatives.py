@@ -76,7 +76,7 @@ def main() -> None:
     xed_en = _pick(_xed(data, "AnnotatedData_en-annotated.tsv"), "xed-en")
     xed_es = _pick(_xed(data, "Projections_es-projections.tsv"), "xed-es")
     xed_en_d = _pick(_xed(data, "AnnotatedData_neu_en.txt"), "xed-en-neutral")
-    for i, split in enumerate(("train", "test")):
+    for i, split in enumerate(("train", "dev")):
         subs = {"group": "movie subtitles (XED)", "rule": None, "lines": {"en-US": xed_en[i], "es-ES": xed_es[i][: PER_SPLIT // 2]}}
         _write("agent", split, [subs])
         _write("debtor", split, [

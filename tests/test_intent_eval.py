@@ -20,7 +20,7 @@ CARD_FLOOR = {"en": (0.80, 0.06), "es": (0.88, 0.22)}
 
 @pytest.fixture(scope="module")
 def lines() -> list[ev.EvalLine]:
-    return ev.load_lines("test")
+    return ev.load_lines("dev")
 
 
 @pytest.fixture(scope="module")
