@@ -18,7 +18,8 @@ from assist.metrics import Metrics
 from assist.recording import CallRecording
 from assist.settings import Settings
 from assist.storage.recorder import Recorder
-from models.asr import AsrRequest, AsrResult, AsrWorker
+from models.asr import AsrRequest, AsrResult
+from models.inference import AsrBackend
 from models.vad import VadStream
 from streaming.agreement import LocalAgreement, join_words
 from streaming.segmenter import Segment, VadSegmenter
@@ -48,7 +49,7 @@ class CallSession(EventSession):
         self,
         ctx: CallContext,
         protocol: str,
-        worker: AsrWorker,
+        worker: AsrBackend,
         hub: EventHub,
         settings: Settings,
         analysers: list[Analyser],
