@@ -41,12 +41,12 @@ class AsrDeployment(BatchedReplica):
 
     async def transcribe(self, request: AsrRequest) -> AsrResult:
         outcome = await self._batch(request)
-        if isinstance(outcome, Exception):
+        if isinstance(outcome, BaseException):
             raise outcome
         return outcome
 
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.02)
-    async def _batch(self, requests: list[AsrRequest]) -> list[AsrResult | Exception]:
+    async def _batch(self, requests: list[AsrRequest]) -> list[AsrResult | BaseException]:
         """A bad request fails alone: its exception is its result, the rest of the batch is served."""
         self.batch_sizes[len(requests)] += 1
         return list(await asyncio.gather(*(self.worker.transcribe(r) for r in requests), return_exceptions=True))
@@ -72,7 +72,7 @@ def asr_app(settings: Settings) -> serve.Application:
         "threads": settings.asr_threads or max(1, round(settings.ray_asr_num_cpus)),
         "batch_window_ms": REPLICA_WINDOW_MS, "max_batch": max(settings.asr_max_batch, settings.ray_max_batch_size),
     }
-    deployment = serve.deployment(AsrDeployment).options(
+    deployment = serve.deployment(
         name=settings.ray_asr_deployment,
         num_replicas=settings.ray_asr_replicas,
         ray_actor_options={"num_cpus": settings.ray_asr_num_cpus, "num_gpus": settings.ray_asr_num_gpus},
@@ -80,11 +80,11 @@ def asr_app(settings: Settings) -> serve.Application:
         user_config={"max_batch_size": settings.ray_max_batch_size,
                      "batch_wait_timeout_s": settings.ray_batch_wait_timeout_s},
         logging_config={"enable_access_log": False},
-    )
+    )(AsrDeployment)
     return deployment.bind(worker_args)
 
 
-def build_app(args: dict[str, str]) -> serve.Application:
+def build_app(args: dict[str, Any]) -> serve.Application:
     """Entry point for `serve run` / `serve deploy`: RECOBRA_* settings with `key=value` overrides."""
     return asr_app(Settings(**args))
 
@@ -95,7 +95,7 @@ def deploy(settings: Settings) -> DeploymentHandle:
 
 
 class RayAsrClient(ServeClient):
-    """The session's ASR worker API (`transcribe`, `lag`, `queue_depth`, `close`) served by the cluster."""
+    """An `AsrBackend` (models/inference.py) served by the cluster; `describe` it before the first call."""
 
     @classmethod
     def connect(cls, settings: Settings) -> RayAsrClient:

@@ -4,6 +4,7 @@ requests in flight, and run-time batch settings of a replica."""
 from __future__ import annotations
 
 import itertools
+import logging
 import signal
 import threading
 import time
@@ -26,7 +27,7 @@ def join_cluster(address: str) -> None:
     would skip the service's graceful shutdown (every live call ended, stored, scored and published)."""
     main = threading.current_thread() is threading.main_thread()
     previous = signal.getsignal(signal.SIGTERM) if main else None
-    ray.init(address=address, log_to_driver=False, logging_level="WARNING")
+    ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
     if previous is not None:
         signal.signal(signal.SIGTERM, previous)
         log.debug("ray.sigterm_handler_restored")

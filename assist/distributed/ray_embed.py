@@ -52,7 +52,7 @@ class EmbeddingDeployment(BatchedReplica):
 
 def embedding_app(settings: Settings) -> serve.Application:
     """The Serve application: the embedding deployment, sized and batched from `settings`."""
-    deployment = serve.deployment(EmbeddingDeployment).options(
+    deployment = serve.deployment(
         name=settings.ray_embed_deployment,
         num_replicas=settings.ray_embed_replicas,
         ray_actor_options={"num_cpus": settings.ray_embed_num_cpus},
@@ -60,11 +60,11 @@ def embedding_app(settings: Settings) -> serve.Application:
         user_config={"max_batch_size": settings.ray_embed_max_batch_size,
                      "batch_wait_timeout_s": settings.ray_embed_batch_wait_timeout_s},
         logging_config={"enable_access_log": False},
-    )
+    )(EmbeddingDeployment)
     return deployment.bind(settings.embedding_model)
 
 
-def build_app(args: dict[str, str]) -> serve.Application:
+def build_app(args: dict[str, Any]) -> serve.Application:
     """Entry point for `serve run` / `serve deploy`: RECOBRA_* settings with `key=value` overrides."""
     return embedding_app(Settings(**args))
 
@@ -75,7 +75,8 @@ def deploy(settings: Settings) -> DeploymentHandle:
 
 
 class RayEmbeddingClient(ServeClient):
-    """The analysers' `Embedder` served by the cluster. Blocking: call it from a worker thread."""
+    """An `EmbeddingBackend` (models/inference.py) served by the cluster. Blocking: call it from a worker
+    thread."""
 
     def __init__(self, handle: DeploymentHandle, model: str, owns_ray: bool = False,
                  timeout_s: float = 30.0) -> None:
