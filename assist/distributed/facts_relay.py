@@ -1,0 +1,144 @@
+"""Account facts between front ends through Redis (with the Redis event bus: several nodes, one Redis).
+
+A call lives on one node, but the lender's PUT / PATCH / GET /calls/{id}/account may reach any node:
+
+- a live call is found in the bus's `{p}:live` hash (call -> node); the request goes to that node on its
+  channel `{p}:facts:{node}` and its answer comes back on a list `{p}:facts:reply:{id}` (BLPOP), so the
+  caller gets the holder's own answer (applied, changed fields, 404/409/422) or 504 when none comes;
+- facts for a call not started yet wait in Redis (`{p}:facts:wait:{tenant}:{call}`, expiring after
+  `account_facts_wait_s`), where any node reads, merges and, when the call starts on it, takes them.
+
+A node starting a call first marks it live in `{p}:live`, then takes its waiting facts; a node holding
+facts marks them waiting, then looks for the call again: whichever of the two runs second sees the other's
+write, so facts sent while a call starts on another node are never left waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+log = structlog.get_logger(__name__)
+Handler = Callable[[dict[str, Any]], Awaitable[tuple[int, Any]]]
+"""A forwarded request -> (HTTP status, body or error detail)."""
+REPLY_TTL_S = 60
+RETRY_MAX_S = 10.0
+
+
+class RouteFailed(Exception):
+    """The node holding the call did not answer in time (it may have stopped)."""
+
+
+class FactsRelay:
+    """Forwards account-facts requests to the node holding the call and keeps waiting facts in Redis."""
+
+    def __init__(self, redis: Redis, prefix: str, node_id: str, wait_s: float, timeout_s: float) -> None:
+        self.redis, self.prefix, self.node_id = redis, prefix, node_id
+        self.wait_s, self.timeout_s = wait_s, timeout_s
+        self._task: asyncio.Task | None = None
+        self._serving: set[asyncio.Task] = set()
+
+    @property
+    def live_key(self) -> str:
+        return f"{self.prefix}:live"
+
+    def channel(self, node: str) -> str:
+        return f"{self.prefix}:facts:{node}"
+
+    def wait_key(self, tenant: str | None, call_id: str) -> str:
+        return f"{self.prefix}:facts:wait:{tenant or '-'}:{call_id}"
+
+    async def start(self, handler: Handler) -> None:
+        """Subscribe to this node's channel (before returning), then serve what arrives on it."""
+        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+        await pubsub.subscribe(self.channel(self.node_id))
+        self._task = asyncio.create_task(self._run(pubsub, handler), name="facts-relay")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, *self._serving, return_exceptions=True)
+
+    async def holder(self, call_id: str) -> str | None:
+        """The node holding the live call, or None when no node does."""
+        return await self.redis.hget(self.live_key, call_id)
+
+    async def forward(self, node: str, request: dict[str, Any]) -> tuple[int, Any]:
+        """Send a request to `node` and wait for its (status, body); RouteFailed when none comes in time."""
+        reply = f"{self.prefix}:facts:reply:{uuid.uuid4().hex}"
+        message = json.dumps({**request, "reply": reply, "from": self.node_id})
+        if await self.redis.publish(self.channel(node), message) == 0:
+            raise RouteFailed(f"node {node} is not listening")
+        answer = await self.redis.blpop([reply], timeout=self.timeout_s)
+        if answer is None:
+            raise RouteFailed(f"node {node} did not answer within {self.timeout_s:g} s")
+        status, body = json.loads(answer[1])
+        return status, body
+
+    async def waiting(self, tenant: str | None, call_id: str) -> dict[str, Any] | None:
+        raw = await self.redis.get(self.wait_key(tenant, call_id))
+        return None if raw is None else json.loads(raw)
+
+    async def hold(self, tenant: str | None, call_id: str, facts: dict[str, Any]) -> str | None:
+        """Keep the facts waiting for the call; the node that started it meanwhile, if one did."""
+        await self.redis.set(self.wait_key(tenant, call_id), json.dumps(facts), px=int(self.wait_s * 1000))
+        return await self.holder(call_id)
+
+    async def take(self, tenant: str | None, call_id: str) -> dict[str, Any] | None:
+        """The call starts here: mark it live on this node, then take the facts that waited for it."""
+        await self.redis.hset(self.live_key, call_id, self.node_id)
+        raw = await self.redis.getdel(self.wait_key(tenant, call_id))
+        return None if raw is None else json.loads(raw)
+
+    async def _run(self, pubsub: Any, handler: Handler) -> None:
+        """Serve requests as they come (each in its own task); resubscribe after a Redis error."""
+        delay = 0.5
+        while True:
+            try:
+                if pubsub is None:
+                    pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+                    await pubsub.subscribe(self.channel(self.node_id))
+                    delay = 0.5
+                message = await pubsub.get_message(timeout=1.0)
+                if message is not None:
+                    task = asyncio.create_task(self._serve(message["data"], handler))
+                    self._serving.add(task)
+                    task.add_done_callback(self._serving.discard)
+            except (RedisError, OSError) as error:
+                log.warning("facts_relay.disconnected", node=self.node_id, error=str(error), retry_in=delay)
+                if pubsub is not None:
+                    with contextlib.suppress(RedisError, OSError):
+                        await pubsub.aclose()
+                pubsub = None
+                await asyncio.sleep(delay)
+                delay = min(2 * delay, RETRY_MAX_S)
+            except asyncio.CancelledError:
+                if pubsub is not None:
+                    with contextlib.suppress(RedisError, OSError):
+                        await pubsub.aclose()
+                raise
+
+    async def _serve(self, data: str, handler: Handler) -> None:
+        try:
+            request = json.loads(data)
+            reply = request.pop("reply")
+        except (ValueError, KeyError, TypeError) as error:
+            log.warning("facts_relay.bad_request", error=str(error), data=data[:200])
+            return
+        try:
+            status, body = await handler(request)
+        except Exception as error:  # the caller gets a 500 instead of waiting out its timeout
+            log.exception("facts_relay.failed", call_id=request.get("call_id"))
+            status, body = 500, f"{type(error).__name__}: {error}"
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.rpush(reply, json.dumps([status, body]))
+        pipe.expire(reply, REPLY_TTL_S)
+        await pipe.execute()
