@@ -20,6 +20,7 @@ import pytest
 import redis
 import redis.asyncio
 import websockets
+from structlog.testing import capture_logs
 
 from assist.dashboard import Dashboard
 from assist.democall import fleurs_call
@@ -271,6 +272,87 @@ def test_calls_of_a_cut_off_node_are_closed_everywhere_and_come_back_with_it(red
     assert live_again  # ... and shows it again when its node is back
     assert events == [(1, "call.started"), (2, "transcript.final"), (3, "transcript.final"),
                       (4, "transcript.final")]
+
+
+def test_an_outage_keeps_live_calls_whole_and_bounds_the_ended_ones(redis_url, prefix):
+    """While Redis is out of reach a node keeps every unsent event of its live calls and of its last
+    `max_unsent_ended` ended calls, and publishes them all once it is back; an older ended call's unsent
+    events are dropped (logged), never its close, so no node mirrors it as live. A call the hub has already
+    forgotten is still published."""
+
+    def final(call_id: str, seq: int) -> TranscriptFinal:
+        return TranscriptFinal(call_id=call_id, t=float(seq), speaker=Speaker.DEBTOR, utterance=seq, start=0.0,
+                               end=float(seq), text=f"puedo pagar {seq}" if call_id == "dos" else f"I pay {seq}",
+                               language="es" if call_id == "dos" else "en")
+
+    def whole_call(hub: EventHub, call_id: str) -> None:
+        hub.open(call_id)
+        hub.publish(CallStarted(call_id=call_id, protocol="plain"))
+        hub.publish(final(call_id, 1))
+        hub.publish(CallEnded(call_id=call_id, t=2.0, reason="stop", duration=2.0))
+        hub.close(call_id)
+
+    async def run():
+        link = await Link.open(redis_url)
+        hub = EventHub(keep_ended=1)
+        bus = RedisEventBus(hub, link.url, prefix, f"{prefix}-a", max_unsent_ended=2)
+        client = redis.asyncio.Redis.from_url(redis_url, decode_responses=True)
+        await bus.start()
+        hub.open("early")
+        hub.publish(CallStarted(call_id="early", protocol="plain"))
+        await until(lambda: client.xlen(bus.log_key("early")), "the first event in Redis")
+        link.cut()
+        with capture_logs() as logs:  # all at once: the publisher is idle, then fails until the link heals
+            hub.publish(final("early", 1))
+            hub.publish(CallEnded(call_id="early", t=2.0, reason="stop", duration=2.0))
+            hub.close("early")
+            hub.open("live")
+            hub.publish(CallStarted(call_id="live", protocol="plain"))
+            for seq in range(1, 301):  # more than one publish batch
+                hub.publish(final("live", seq))
+            whole_call(hub, "one")
+            whole_call(hub, "dos")
+        forgotten = "one" not in hub.calls
+        await asyncio.sleep(1.0)
+        link.heal()
+        await until(lambda: _stream_lengths(client, bus, ["live", "one", "dos"], [301, 3, 3]), "the backlog sent")
+        await bus.close()
+        early = await client.xlen(bus.log_key("early"))
+        ttls = [await client.ttl(bus.log_key(c)) for c in ("early", "one", "dos", "live")]
+        last = await client.xrevrange(bus.log_key("live"), count=1)
+        live = await client.hgetall(bus.live_key)
+        await client.aclose()
+        await link.close()
+        return [e for e in logs if e["event"] == "bus.dropped"], forgotten, early, ttls, last[0][0], live
+
+    dropped, forgotten, early, ttls, last_id, live = asyncio.run(run())
+    assert [(e["call_id"], e["events"], e["log_level"]) for e in dropped] == [("early", 2, "warning")]
+    assert early == 1  # what Redis had before the outage, no gap after it
+    assert forgotten  # the hub kept one ended call ("dos"); the bus still published "one"
+    assert all(ttl > 0 for ttl in ttls[:3]) and ttls[3] == -1  # the ended calls' closes went out
+    assert last_id == "301-0"
+    assert live == {"live": f"{prefix}-a"}
+
+
+async def _stream_lengths(client: redis.asyncio.Redis, bus: RedisEventBus, call_ids: list[str],
+                          lengths: list[int]) -> bool:
+    return [await client.xlen(bus.log_key(c)) for c in call_ids] == lengths
+
+
+def test_the_hub_appends_mirrored_events_in_order_only():
+    """A mirror keeps the holder's numbering: repeats are skipped and a gap stops the rest."""
+    hub = EventHub()
+    seen: list[int] = []
+    hub.add_listener(lambda e: seen.append(e.seq))
+    hub.open("m", origin="node-b")
+    started = CallStarted(call_id="m", protocol="plain", seq=1)
+    ended = CallEnded(call_id="m", t=1.0, reason="stop", duration=1.0, seq=2)
+    later = CallEnded(call_id="m", t=1.0, reason="stop", duration=1.0, seq=4)
+    assert hub.append("m", [started, started, ended, later]) == 2
+    assert hub.append("m", [ended]) == 0
+    assert hub.append("unknown", [started]) == 0
+    assert seen == [1, 2] and hub.last_seq("m") == 2 and hub.calls["m"].origin == "node-b"
+    assert hub.last_seq("unknown") == 0
 
 
 class Link:

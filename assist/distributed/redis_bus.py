@@ -11,6 +11,8 @@ Remote calls are mirrored into the local EventHub with their own sequence number
 `GET /calls` and hub listeners see every call. Pub/sub is the fast path; a reconcile against the live hash
 and the streams (on connect and every RECONCILE_S) repairs whatever it missed: a late-joining node, a
 dropped connection, a node that died without closing its calls.
+
+What this node still has to publish waits in a bounded `Backlog` (assist/distributed/backlog.py).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import asyncio
 import contextlib
 import json
 import time
-from dataclasses import dataclass
+from typing import Any, cast
 
 import structlog
 from redis.asyncio import Redis
@@ -28,6 +30,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from assist.distributed.backlog import MAX_ENDED, Backlog, Closed
 from assist.events import EVENT_ADAPTER, CallStarted, EventBase, TranscriptBase
 from assist.hub import EventHub
 from assist.storage.nodes import default_node_id
@@ -43,17 +46,11 @@ RETRY_MAX_S = 10.0
 CLOSE_TIMEOUT_S = 5.0
 
 
-@dataclass(frozen=True, slots=True)
-class _Closed:
-    call_id: str
-    events: int
-
-
 class RedisEventBus:
     """Fans this node's call events out through Redis and mirrors every other node's calls locally."""
 
     def __init__(self, hub: EventHub, url: str, prefix: str = "recobra", node_id: str = "",
-                 log_ttl_s: int = 3600) -> None:
+                 log_ttl_s: int = 3600, max_unsent_ended: int = MAX_ENDED) -> None:
         self.hub = hub
         self.node_id = node_id or default_node_id()
         self.prefix = prefix
@@ -63,9 +60,9 @@ class RedisEventBus:
                                     health_check_interval=int(RECONCILE_S), client_name=f"recobra:{self.node_id}")
         self.remote: dict[str, str] = {}
         """Live remote calls mirrored here -> the node that holds each."""
-        self._outbox: asyncio.Queue[EventBase | _Closed] = asyncio.Queue()
+        self.backlog = Backlog(max_unsent_ended)
+        """This node's calls with events or a close not yet in Redis."""
         self._lock = asyncio.Lock()  # mirror updates: pub/sub messages, reconciles, on-demand loads
-        self._mirroring = False
         self._orphaned: set[str] = set()  # mirrors closed because their node went silent
         self._tasks: list[asyncio.Task] = []
         hub.add_listener(self._on_local_event)
@@ -88,7 +85,7 @@ class RedisEventBus:
     async def start(self) -> None:
         """Connect (fails fast when Redis is unreachable), then publish and mirror in the background."""
         await self.redis.ping()
-        stale = [cid for cid, node in (await self.redis.hgetall(self.live_key)).items() if node == self.node_id]
+        stale = [cid for cid, node in (await self._live()).items() if node == self.node_id]
         if stale:
             await self.redis.hdel(self.live_key, *stale)
         pubsub = await self._connect()  # every live remote call is mirrored before the service takes requests
@@ -99,9 +96,10 @@ class RedisEventBus:
     async def close(self) -> None:
         """Flush what this node still has to publish (bounded wait), then disconnect."""
         try:
-            await asyncio.wait_for(self._outbox.join(), CLOSE_TIMEOUT_S)
+            await asyncio.wait_for(self.backlog.drained(), CLOSE_TIMEOUT_S)
         except TimeoutError:
-            log.warning("bus.unpublished", node=self.node_id, items=self._outbox.qsize())
+            calls, events = self.backlog.unsent()
+            log.warning("bus.unpublished", node=self.node_id, calls=calls, events=events)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -109,7 +107,7 @@ class RedisEventBus:
             await self.redis.delete(self.node_key(self.node_id))
         await self.redis.aclose()
 
-    def remote_calls(self) -> list[dict]:
+    def remote_calls(self) -> list[dict[str, Any]]:
         """Live calls held by other nodes, shaped like `GET /calls` rows plus the node; the language is the
         last transcript's (or the call's metadata's until one arrives)."""
         rows = []
@@ -129,15 +127,15 @@ class RedisEventBus:
                 return True
             try:
                 entries = await self.redis.xrange(self.log_key(call_id))
-                node = await self.redis.hget(self.live_key, call_id)
+                node = cast("str | None", await self.redis.hget(self.live_key, call_id))  # decode_responses
             except RedisError as error:
                 log.warning("bus.load_failed", call_id=call_id, error=str(error))
                 return False
             if not entries:
                 return False
             self.remote[call_id] = node or ""
-            self.hub.open(call_id)
-            self._apply(call_id, [EVENT_ADAPTER.validate_json(fields["e"]) for _, fields in entries])
+            self.hub.open(call_id, origin=node or "")
+            self.hub.append(call_id, _events(entries))
             if not node or node == self.node_id:
                 self._close_mirror(call_id)
             return True
@@ -145,19 +143,19 @@ class RedisEventBus:
     # -- this node's calls -> Redis
 
     def _on_local_event(self, event: EventBase) -> None:
-        if not self._mirroring:
-            self._outbox.put_nowait(event)
+        log_ = self.hub.calls[event.call_id]
+        if log_.origin is None:  # not a mirror of another node's call
+            self.backlog.event(log_, event.seq)
 
     def _on_local_close(self, call_id: str) -> None:
-        if not self._mirroring:
-            self._outbox.put_nowait(_Closed(call_id, len(self.hub.calls[call_id].events)))
+        log_ = self.hub.calls[call_id]
+        if log_.origin is None:
+            self.backlog.closed(log_)
 
     async def _run_publisher(self) -> None:
-        """In order, a batch per round trip; a failed batch is retried until Redis takes it (ids dedupe)."""
+        """A batch per round trip; a failed batch is retried until Redis takes it (stream ids dedupe)."""
         while True:
-            batch = [await self._outbox.get()]
-            while len(batch) < PUBLISH_BATCH and not self._outbox.empty():
-                batch.append(self._outbox.get_nowait())
+            batch, marks = await self.backlog.take(PUBLISH_BATCH)
             delay = 0.5
             while True:
                 try:
@@ -169,14 +167,13 @@ class RedisEventBus:
                     await self._drop_idle_connections()
                     await asyncio.sleep(delay)
                     delay = min(2 * delay, RETRY_MAX_S)
-            for _ in batch:
-                self._outbox.task_done()
+            self.backlog.sent(marks)
 
-    async def _send(self, batch: list[EventBase | _Closed]) -> None:
+    async def _send(self, batch: list[EventBase | Closed]) -> None:
         pipe = self.redis.pipeline(transaction=True)
         node = json.dumps(self.node_id)
         for item in batch:
-            if isinstance(item, _Closed):
+            if isinstance(item, Closed):
                 pipe.hdel(self.live_key, item.call_id)
                 pipe.expire(self.log_key(item.call_id), self.log_ttl_s)
                 pipe.publish(self.channel, json.dumps({"node": self.node_id, "kind": "close",
@@ -262,12 +259,12 @@ class RedisEventBus:
         call_id = event.call_id
         if call_id not in self.remote and not self._adopt(call_id, message["node"], event.seq):
             return
-        expected = len(self.hub.calls[call_id].events) + 1
+        expected = self.hub.last_seq(call_id) + 1
         if event.seq == expected:
-            self._apply(call_id, [event])
+            self.hub.append(call_id, [event])
         elif event.seq > expected:
             await self._backfill([call_id])
-            if len(self.hub.calls[call_id].events) < expected:  # Redis lost them (e.g. restarted empty)
+            if self.hub.last_seq(call_id) < expected:  # Redis lost them (e.g. restarted empty)
                 log.warning("bus.gap", call_id=call_id, missing_from=expected, got=event.seq)
 
     def _adopt(self, call_id: str, node: str, seq: int = 1) -> bool:
@@ -282,8 +279,12 @@ class RedisEventBus:
                 log.warning("bus.call_id_clash", call_id=call_id, node=node, local_live=existing.live)
             return False
         self.remote[call_id] = node
-        self.hub.open(call_id)
+        self.hub.open(call_id, origin=node)
         return True
+
+    async def _live(self) -> dict[str, str]:
+        """The live hash: call -> node (str: the client decodes responses, which redis-py's types omit)."""
+        return cast(dict[str, str], await self.redis.hgetall(self.live_key))
 
     async def _reconcile(self) -> None:
         """Heartbeat and re-assert this node's calls; adopt and backfill every live remote call; close
@@ -292,7 +293,7 @@ class RedisEventBus:
         own = [cid for cid in self.hub.live_calls() if cid not in self.remote]
         if own:
             await self.redis.hset(self.live_key, mapping=dict.fromkeys(own, self.node_id))
-        live = {cid: node for cid, node in (await self.redis.hgetall(self.live_key)).items() if node != self.node_id}
+        live = {cid: node for cid, node in (await self._live()).items() if node != self.node_id}
         nodes = sorted(set(live.values()))
         pipe = self.redis.pipeline(transaction=False)
         for node in nodes:
@@ -318,31 +319,18 @@ class RedisEventBus:
             return
         pipe = self.redis.pipeline(transaction=False)
         for cid in call_ids:
-            pipe.xrange(self.log_key(cid), min=f"{len(self.hub.calls[cid].events) + 1}-0")
+            pipe.xrange(self.log_key(cid), min=f"{self.hub.last_seq(cid) + 1}-0")
         for cid, entries in zip(call_ids, await pipe.execute(), strict=True):
             if entries:
-                self._apply(cid, [EVENT_ADAPTER.validate_json(fields["e"]) for _, fields in entries])
-
-    def _apply(self, call_id: str, events: list[EventBase]) -> None:
-        """Publish remote events into the local hub, keeping their seq; already-present ones are skipped."""
-        log_ = self.hub.calls.get(call_id)
-        if log_ is None:
-            return
-        self._mirroring = True
-        try:
-            for event in events:
-                if event.seq == len(log_.events) + 1:
-                    self.hub.publish(event)
-        finally:
-            self._mirroring = False
+                self.hub.append(cid, _events(entries))
 
     def _close_mirror(self, call_id: str) -> None:
         self.remote.pop(call_id, None)
         log_ = self.hub.calls.get(call_id)
-        if log_ is None or not log_.live:
-            return
-        self._mirroring = True
-        try:
+        if log_ is not None and log_.live:
             self.hub.close(call_id)
-        finally:
-            self._mirroring = False
+
+
+def _events(entries: list[Any]) -> list[EventBase]:
+    """The events of a call's stream entries, (id, {"e": event json})."""
+    return [EVENT_ADAPTER.validate_json(fields["e"]) for _, fields in entries]
