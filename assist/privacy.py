@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from assist.analysis.text import load_rules
+import yaml
+from pydantic import BaseModel, ConfigDict
+
+from assist.analysis.text import RULES_DIR
 from assist.spoken_numbers import spoken_as_digits
 
-KINDS = ("card", "cvv", "iban", "ssn", "dni", "nie", "curp", "rfc")
+def packaged(name: str) -> Any:
+    """A packaged rules file, parsed (the service's RuleSet validates the same files at start-up)."""
+    return yaml.safe_load((RULES_DIR / f"{name}.yaml").read_text(encoding="utf-8"))
+
+
+KINDS = ("card", "cvv", "expiry", "iban", "ssn", "dni", "nie", "curp", "rfc")
 
 
 def _luhn(digits: str) -> bool:
@@ -45,6 +54,9 @@ def _digits(raw: str) -> str:
     return re.sub(r"\D", "", raw)
 
 
+_Finder = Callable[[str], Iterable[tuple[int, int]]]
+
+
 @dataclass(frozen=True)
 class _Pattern:
     """A kind found by `regex` (its group "v" if it has one) and checked by `valid`, or by `finder`."""
@@ -52,7 +64,7 @@ class _Pattern:
     kind: str
     regex: re.Pattern[str] | None = None
     valid: Callable[[str], bool] = lambda _: True
-    finder: Callable[[str], Iterable[tuple[int, int]]] | None = None
+    finder: _Finder | None = None
 
     def find(self, text: str) -> Iterable[tuple[int, int]]:
         if self.finder is not None:
@@ -65,12 +77,9 @@ class _Pattern:
                 yield s, e
 
 
-_SEP = r"(?:\s*[-–.,/]\s*|\s+)?"
-"""Between the digits of one number: nothing, spaces, or one mark with spaces either side, as ASR writes
-groups ("123-45", "123 -45", "4111, 1111", "12.345.678")."""
-_CARD_WORDS = r"card|tarjeta|visa|mastercard|amex|debit|credit|d[eé]bito|cr[eé]dito"
-
-
+_SEP = r"(?:\s*(?:[-–,/]|\.{1,3}|…)\s*|\s+)?"
+"""Between the digits of one number: nothing, spaces, or one mark (or a pause's dots) with spaces either side,
+as ASR writes groups ("123-45", "123 -45", "4111, 1111", "12.345.678", "7 3... 7")."""
 _IBAN_HEAD = re.compile(r"\b[A-Z]{2}\d{2}\s?$", re.IGNORECASE)
 _CARD_RUN = re.compile(rf"(?<![\w.,-])\d(?:{_SEP}\d){{12,}}(?!\d)")
 
@@ -88,26 +97,139 @@ def _card_spans(text: str) -> Iterable[tuple[int, int]]:
             yield run.span()
 
 
-_PATTERNS = (
+_PLAIN = [
     _Pattern("iban", re.compile(r"\b[A-Z]{2}\s?\d{2}(?:\s?[A-Z0-9]{4}){2,7}(?:\s?\d{1,3})?\b", re.IGNORECASE), _iban_ok),
     _Pattern("card", finder=_card_spans),
-    _Pattern("card", re.compile(rf"\b(?:{_CARD_WORDS})\b\D{{0,30}}(?<!\d)(?P<v>\d(?:{_SEP}\d){{11,}})(?!\d)",
-                                re.IGNORECASE)),
     _Pattern("curp", re.compile(r"\b[A-Z][AEIOUX][A-Z]{2}\d{6}[HM][A-Z]{5}[A-Z0-9]\d\b", re.IGNORECASE)),
     _Pattern("rfc", re.compile(r"\b[A-Z&Ñ]{3,4}\d{6}[A-Z0-9]{3}\b", re.IGNORECASE)),
     _Pattern("nie", re.compile(rf"\b[XYZ]{_SEP}\d(?:{_SEP}\d){{6}}{_SEP}[A-Z]\b", re.IGNORECASE), _nie_ok),
     _Pattern("dni", re.compile(rf"(?<![\w.,-])\d(?:{_SEP}\d){{7}}{_SEP}[A-Z]\b", re.IGNORECASE), _dni_ok),
-    _Pattern("dni", re.compile(  # the letter said as a word ("zeta") or not heard: the number after a cue
-        rf"\b(?:dni|nif|documento|carn[eé] de identidad|c[eé]dula)\b\D{{0,30}}(?<!\d)(?P<v>\d(?:{_SEP}\d){{6,7}})(?!\d)"
-        rf"(?!{_SEP}(?-i:[A-Z])\b)", re.IGNORECASE)),  # its capital letter written: the checksum decides
     _Pattern("ssn", re.compile(r"(?<![\w.,-])(?!000|666|9\d\d)\d{3}(?:\s*[-.,/]\s*|\s+)(?!00)\d{2}"
                                r"(?:\s*[-.,/]\s*|\s+)(?!0000)\d{4}(?!\d)")),
-    _Pattern("ssn", re.compile(rf"\b(?:social|ssn|seguro social)\b\D{{0,30}}(?<!\d)(?P<v>\d(?:{_SEP}\d){{8}})(?!\d)",
-                               re.IGNORECASE)),
-    _Pattern("cvv", re.compile(
-        rf"\b(?:cvv2?|cvc|security code|c[oó]digo de seguridad)\b\D{{0,20}}(?<!\d)(?P<v>\d(?:{_SEP}\d){{2,3}})(?!\d)",
-        re.IGNORECASE)),
-)
+]
+"""The kinds found by their shape and checksum alone, without a cue."""
+
+
+class Phrases(BaseModel):
+    """Words or phrases in English and Spanish (assist/rules/privacy.yaml)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    en: tuple[str, ...]
+    es: tuple[str, ...]
+
+    def regex(self) -> str:
+        """Any of the phrases on word boundaries, case- and accent-insensitively (compile with IGNORECASE)."""
+        phrases = sorted({_phrase_regex(p) for p in (*self.en, *self.es)}, key=len, reverse=True)
+        return rf"\b(?:{'|'.join(phrases)})\b" if phrases else r"(?!)"
+
+
+class Cues(BaseModel):
+    """The phrases that name the number said next, by kind."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    card: Phrases
+    cvv: Phrases
+    expiry: Phrases
+    ssn: Phrases
+    dni: Phrases
+
+
+class PrivacyRules(BaseModel):
+    """assist/rules/privacy.yaml: the cue words and word lists redaction is built from."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: int
+    cues: Cues
+    amount_words: Phrases
+    not_card_part: Phrases
+    card_amounts: Phrases
+    months: Phrases
+    month_year_joiners: Phrases
+    expiry_without_cue: Phrases
+    expiry_years: tuple[int, int]
+
+
+@lru_cache(maxsize=1)
+def privacy_rules() -> PrivacyRules:
+    """The packaged privacy rules, validated once (the model a RuleSet validates privacy.yaml with)."""
+    return PrivacyRules.model_validate(packaged("privacy"))
+
+
+_ACCENTED = {"a": "[aá]", "e": "[eé]", "i": "[ií]", "o": "[oó]", "u": "[uúü]", "n": "[nñ]"}
+
+
+def _phrase_regex(phrase: str) -> str:
+    plain = "".join(c for c in unicodedata.normalize("NFKD", phrase.lower()) if not unicodedata.combining(c))
+    return r"\s+".join("".join(_ACCENTED.get(c, re.escape(c)) for c in word) for word in plain.split())
+
+
+_AMOUNT_OR_PHONE = re.compile(r"\d{1,3}(?:,\d{3})+\.\d{2}|\d{3}[\s.-]+\d{3}[\s.-]+\d{3,4}")
+"""An amount with cents ("1,250.00") or a phone number in groups of three ("800 555 0100", "612 345 678")."""
+
+
+class _Cued:
+    """The kinds found after a cue (or, for an expiry, by a form no ordinary date takes), built from the rules."""
+
+    def __init__(self, rules: PrivacyRules) -> None:
+        def cued(kind: str, value: str, after: str) -> re.Pattern[str]:
+            cue = getattr(rules.cues, kind).regex()
+            return re.compile(rf"{cue}(?P<between>\D{{0,30}}?)(?<!\d)(?P<v>{value}){after}", re.IGNORECASE)
+
+        self.rules = rules
+        self.amount_after = re.compile(rf"\s*{rules.amount_words.regex()}", re.IGNORECASE)
+        self.not_card_part = re.compile(rules.not_card_part.regex(), re.IGNORECASE)
+        self.card_amounts = re.compile(rules.card_amounts.regex(), re.IGNORECASE)
+        self.amount_before = re.compile(rf"{rules.card_amounts.regex()}(?:\W+\w+){{0,3}}\W*$", re.IGNORECASE)
+        month, year, year_end = r"(?:0?[1-9]|1[0-2])", r"(?P<y>(?:20)?\d{2})", r"(?![\d/.-]\d|\d)"
+        joiner = rules.month_year_joiners.regex()
+        self.patterns = [
+            (cued("card", rf"\d(?:{_SEP}\d){{11,}}", r"(?!\d)"), "card", None),
+            (cued("dni", rf"\d(?:{_SEP}\d){{6,7}}", rf"(?!\d)(?!{_SEP}(?-i:[A-Z])\b)"), "dni", None),
+            (cued("ssn", rf"\d(?:{_SEP}\d){{8}}", r"(?!\d)"), "ssn", None),
+            (cued("cvv", rf"\d(?:{_SEP}\d){{2,3}}", r"(?!\d)"), "cvv", self._not_amount),
+            (cued("expiry", rf"{month}(?:\s*[/.-]\s*|\s+{joiner}\s+|\s+)?{year}", year_end), "expiry", self._expiry),
+            (cued("expiry", rf"{rules.months.regex()}\.?(?:\s+{joiner}\s+|\s*['’]\s*|\s*,?\s*(?=20\d\d)){year}",
+                  year_end), "expiry", self._named_expiry),
+            (re.compile(rf"(?<![\d/.-])(?P<v>{month}\s+{rules.expiry_without_cue.regex()}\s+{year}){year_end}",
+                        re.IGNORECASE), "expiry", self._expiry),
+            (cued("card", rf"\d(?:{_SEP}\d){{5,10}}", rf"(?!{_SEP}\d)"), "card", self._card_part),
+        ]
+        """(regex with a group "v", kind, check of the match or None), in the order they are tried."""
+
+    @staticmethod
+    def finder(regex: re.Pattern[str], check: Callable[[str, re.Match[str]], bool] | None) -> _Finder:
+        def find(text: str) -> Iterable[tuple[int, int]]:
+            return (m.span("v") for m in regex.finditer(text) if check is None or check(text, m))
+        return find
+
+    def _not_amount(self, text: str, m: re.Match[str]) -> bool:
+        """Not said with a currency word after it or a currency sign before it ("123 dollars", "$123")."""
+        return self.amount_after.match(text, m.end("v")) is None and not re.search(r"[$€£]\s*$", text[:m.start("v")])
+
+    def _expiry(self, text: str, m: re.Match[str]) -> bool:
+        first, last = self.rules.expiry_years
+        return first <= int(m["y"][-2:]) <= last and self._not_amount(text, m)
+
+    def _named_expiry(self, text: str, m: re.Match[str]) -> bool:
+        """A month and year, not a whole date ("el 4 de abril de 2027", "April 4th of 2027" are dates)."""
+        return self._expiry(text, m) and not re.search(rf"\d(?:st|nd|rd|th|º)?\s*(?:{self.rules.month_year_joiners.regex()})?\s*$",
+                                                      text[:m.start("v")], re.IGNORECASE)
+
+    def _card_part(self, text: str, m: re.Match[str]) -> bool:
+        """6-11 digits after a card cue, unless said as an amount or a phone number ("card balance 125000")."""
+        return not (self.not_card_part.search(m["between"]) or self.card_amounts.search(m["between"])
+                    or self.amount_before.search(text, max(0, m.start() - 40), m.start())
+                    or _AMOUNT_OR_PHONE.fullmatch(m["v"])) and self._not_amount(text, m)
+
+
+@lru_cache(maxsize=1)
+def _patterns() -> tuple[_Pattern, ...]:
+    """Shape-and-checksum kinds first (they win an overlap), then those found after a cue."""
+    cued = _Cued(privacy_rules())
+    return (*_PLAIN, *(_Pattern(kind, finder=cued.finder(regex, check)) for regex, kind, check in cued.patterns))
 
 
 @dataclass(frozen=True)
@@ -126,7 +248,7 @@ class Redactor:
         spoken = spoken_as_digits(text)
         scan = spoken[0] if spoken else text
         found: list[tuple[int, int, str]] = []
-        for p in _PATTERNS:
+        for p in _patterns():
             if p.kind not in self.kinds:
                 continue
             for s, e in p.find(scan):
@@ -191,8 +313,10 @@ class MetadataPolicy:
 
 @lru_cache(maxsize=1)
 def metadata_policy() -> MetadataPolicy:
-    raw = load_rules("metadata")
-    return MetadataPolicy(frozenset(raw["keys"]), frozenset(raw.get("nested", [])))
+    from assist.ruleset import packaged_rules
+
+    spec = packaged_rules().metadata
+    return MetadataPolicy(frozenset(spec.keys), frozenset(spec.nested))
 
 
 MAX_METADATA_TEXT = 256

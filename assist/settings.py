@@ -148,7 +148,7 @@ class Settings(BaseSettings):
     # Storage and privacy
     database_url: str = Field("sqlite:///./var/recobra.db", description="SQLite file or postgresql+psycopg://...")
     redact_transcripts: bool = True
-    redact_kinds: list[str] = ["card", "cvv", "iban", "ssn", "dni", "nie", "curp", "rfc"]
+    redact_kinds: list[str] = ["card", "cvv", "expiry", "iban", "ssn", "dni", "nie", "curp", "rfc"]
 
     # Call recordings (README "Recordings")
     record_calls: bool = Field(True, description="Record calls (stereo Ogg Vorbis, numbers silenced, encrypted); "

@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from assist.analysis.text import load_rules, normalise
+import yaml
+
+from assist.analysis.text import RULES_DIR, normalise
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,7 @@ class NumberWords:
 
 @lru_cache(maxsize=1)
 def number_words() -> NumberWords:
-    return NumberWords.from_dict(load_rules("number_words"))
+    return NumberWords.from_dict(yaml.safe_load((RULES_DIR / "number_words.yaml").read_text(encoding="utf-8")))
 
 
 _TOKEN = re.compile(r"[0-9]+|[^\W\d_]+")

@@ -99,3 +99,67 @@ def test_spoken_digits_redacted_word_by_word() -> None:
     words = [{"text": t, "start": i, "end": i + 1} for i, t in enumerate(said.split())]
     assert [w["text"] for w in Redactor().words(words)] == ["my", "card", "is"] + ["[CARD]"] * 16 + ["okay"]
     assert Redactor(kinds=frozenset({"ssn"})).text("cvv one two three") == "cvv one two three"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("it expires 04/27", "it expires [EXPIRY]"),
+        ("the expiration date is zero four twenty seven", "the expiration date is [EXPIRY]"),
+        ("expiry four twenty-seven, and the cvv is 123", "expiry [EXPIRY], and the cvv is [CVV]"),
+        ("valid thru April 2027", "valid thru [EXPIRY]"),
+        ("it expires April of twenty twenty-seven", "it expires [EXPIRY]"),
+        ("la fecha de vencimiento es cuatro del veintisiete", "la fecha de vencimiento es [EXPIRY]"),
+        ("cuatro del veintisiete", "[EXPIRY]"),
+        ("vence en abril de 2027", "vence en [EXPIRY]"),
+        ("caduca en abril de dos mil veintisiete", "caduca en [EXPIRY]"),
+        ("the code on the back is 123", "the code on the back is [CVV]"),
+        ("the three digits on the back are seven three seven", "the three digits on the back are [CVV]"),
+        ("el código de seguridad es 123", "el código de seguridad es [CVV]"),
+        ("el código de atrás es uno dos tres", "el código de atrás es [CVV]"),
+        ("my card number starts 4111 1111", "my card number starts [CARD]"),
+        ("the card is four one one one, one one one one... hold on", "the card is [CARD]... hold on"),
+        ("la tarjeta es cuatro mil ciento once, mil ciento once", "la tarjeta es [CARD]"),
+        ("los números de la tarjeta son 4111 11", "los números de la tarjeta son [CARD]"),
+    ],
+)
+def test_redacts_expiry_security_code_and_half_cards(text: str, expected: str) -> None:
+    assert Redactor().text(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "pay 123 dollars on the 4th",
+        "I'll pay with my card, 500 dollars on April 27",
+        "my credit card balance is 125000",
+        "the card ending in 1234",
+        "call the card company at 800 555 0100",
+        "the offer expires in 30 days, on 12/15",
+        "the offer expires April 27, 2027",
+        "the payment expires on the 15th",
+        "el 27 de abril",
+        "te pago 50 euros el 4 del 12",
+        "el pago vence el 4 de abril de 2027",
+        "vence el quince de mayo del dos mil veintisiete",
+        "con la tarjeta le pago ciento veintitrés mil pesos",
+        "el código postal es 28013",
+    ],
+)
+def test_leaves_amounts_and_dates(text: str) -> None:
+    assert Redactor().text(text) == text
+
+
+def test_every_cue_has_english_and_spanish_entries_and_unknown_keys_are_refused() -> None:
+    from pydantic import ValidationError
+
+    from assist.privacy import PrivacyRules, packaged, privacy_rules
+
+    rules = privacy_rules()
+    for name in ("card", "cvv", "expiry", "ssn", "dni"):
+        cue = getattr(rules.cues, name)
+        assert cue.en and cue.es, name
+    raw = packaged("privacy")
+    raw["cues"]["cvv"]["fr"] = ["cryptogramme"]
+    with pytest.raises(ValidationError, match="fr"):
+        PrivacyRules.model_validate(raw)

@@ -85,6 +85,21 @@ def test_spans_come_from_the_transcript_redactor_with_a_margin() -> None:
     assert [s.kind for s in redacted_spans([("debtor", w) for w in dni], Redactor(), 0.3)] == ["dni"]
 
 
+@pytest.mark.parametrize(("said", "kinds"), [
+    ("it expires zero four twenty seven and the code on the back is seven three seven", ["expiry", "cvv"]),
+    ("vence en abril de dos mil veintisiete y el código de seguridad es uno dos tres", ["expiry", "cvv"]),
+    ("la tarjeta empieza por cuatro uno uno uno uno uno uno uno", ["card"]),
+    ("I pay one hundred twenty three dollars on the fourth of April", []),
+])
+def test_expiry_security_code_and_half_card_are_silenced(said: str, kinds: list[str]) -> None:
+    words = [Word(w, i * 0.5, i * 0.5 + 0.4) for i, w in enumerate(said.split())]
+    spans = redacted_spans([("debtor", w) for w in words], Redactor(), 0.1)
+    assert [s.kind for s in spans] == kinds
+    for span in spans:  # only the number's words are silent, not its cue
+        inside = [w.text for w in words if span.start < w.start and w.end < span.end]
+        assert inside and all(t not in ("expires", "vence", "back", "seguridad", "tarjeta") for t in inside)
+
+
 def test_a_number_is_read_with_the_finals_just_before_it(tmp_path: Path) -> None:
     """Half a card per breath, and a security code whose cue was in the agent's question."""
     recording = _recording(tmp_path / "e.rec", [])

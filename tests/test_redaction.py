@@ -185,3 +185,70 @@ def test_the_allow_list_covers_every_field_the_rule_packs_and_cards_read():
             fields += [f"account.{f}" for f in getattr(rule, "flags", [])]
             for path in fields:
                 assert policy.kept(path) is True, (jurisdiction, rule.id, path)
+
+
+EN_TEENS = ["ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"]
+EN_TENS = ["", "ten", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
+
+
+def en_pair(two: str) -> str:
+    """A two-digit group as an English speaker reads it ("27" -> "twenty seven", "04" -> "oh four")."""
+    n = int(two)
+    if n < 10:
+        return f"oh {EN[n]}"
+    if n < 20:
+        return EN_TEENS[n - 10]
+    return EN_TENS[n // 10] + (f"-{EN[n % 10]}" if n % 10 else "")
+
+
+ES_MONTHS = ["enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre", "octubre",
+             "noviembre", "diciembre"]
+EN_MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+             "November", "December"]
+expiries = st.tuples(st.integers(1, 12), st.integers(20, 45))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data(), expiries)
+def test_card_expiry_dates_as_said(data, expiry):
+    month, year = expiry
+    mm, yy = f"{month:02d}", f"{year:02d}"
+    en = data.draw(st.sampled_from(["it expires ", "the expiration date is ", "expiry: ", "valid thru "]))
+    es = data.draw(st.sampled_from(["vence el ", "la fecha de vencimiento es ", "caduca en ", "vencimiento "]))
+    check(en + data.draw(st.sampled_from([f"{mm}/{yy}", f"{month}/{yy}", f"{mm} {yy}", f"{mm}/20{yy}"])), "expiry")
+    check(en + f"{en_pair(mm)} {en_pair(yy)}", "expiry")
+    check(en + f"{EN_MONTHS[month - 1]} 20{yy}", "expiry")
+    check(es + data.draw(st.sampled_from([f"{mm}/{yy}", f"{month} del {yy}", f"{ES[month] if month < 10 else es_pair(mm)}"
+                                          f" del {es_pair(yy)}"])), "expiry")
+    check(es + f"{ES_MONTHS[month - 1]} de dos mil {es_pair(yy)}", "expiry")
+    check(f"{ES[month] if month < 10 else es_pair(mm)} del {es_pair(yy)}", "expiry")  # no cue needed
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data(), st.from_regex(r"[0-9]{3,4}", fullmatch=True))
+def test_security_codes_said_alone(data, code):
+    cue = data.draw(st.sampled_from(["the code on the back is ", "security code, ", "my cvv is ", "cvc: ",
+                                     "el código de seguridad es ", "el código de atrás es ", "los dígitos de atrás son "]))
+    check(cue + data.draw(st.one_of(written(code), spoken(code))), "cvv")
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data(), cards, st.integers(6, 11))
+def test_half_card_numbers_after_a_card_cue(data, card, size):
+    cue = data.draw(st.sampled_from(["my card number is ", "the visa starts with ", "la tarjeta es ",
+                                     "el número de la tarjeta de crédito es "]))
+    part = card[:size]
+    said = data.draw(st.one_of(written(part, [4, 4, 3][: -(-size // 4)] if size > 8 else None), spoken(part)))
+    check(cue + said, "card")
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(1, 999_999), st.integers(1, 28), st.integers(1, 12), st.integers(2020, 2045))
+def test_amounts_and_dates_stay_beside_card_words(amount, day, month, year):
+    for said in [f"I'll pay {amount} dollars with my card on the {day}th",
+                 f"my card payment of ${amount} is due {EN_MONTHS[month - 1]} {day}, {year}",
+                 f"the offer expires {EN_MONTHS[month - 1]} {day}",
+                 f"le pago {amount} pesos con la tarjeta el {day} de {ES_MONTHS[month - 1]} de {year}",
+                 f"el pago vence el {day} de {ES_MONTHS[month - 1]}",
+                 f"el saldo de la tarjeta es de {amount}"]:
+        assert Redactor().text(said) == said
