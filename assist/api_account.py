@@ -36,6 +36,8 @@ from assist.distributed.facts_relay import FactsRelay, RouteFailed
 from assist.event_session import EventSession
 from assist.events import AccountUpdated
 from assist.ingest import CALL_ID
+from assist.storage.db import Database
+from assist.storage.tables import Call
 
 log = structlog.get_logger(__name__)
 router = APIRouter(tags=["account"])
@@ -186,7 +188,7 @@ async def handle(state: Any, tenant: str | None, call_id: str, op: str, body: di
         raise HTTPException(404, f"no call {call_id!r}")
     key, session, relay = (tenant, call_id), _live(state, call_id), state.account_desk.relay
     if session is None and relay is not None and not forwarded:
-        node = await relay.holder(call_id)
+        node = await relay.holder(call_id) or await asyncio.to_thread(_active_on, state.db, call_id)
         if node is not None and node != relay.node_id:
             return await _forward(relay, node, tenant, call_id, op, body)
     if session is None and (forwarded or (await state.registry.owner(call_id))[0]):
@@ -201,6 +203,14 @@ async def handle(state: Any, tenant: str | None, call_id: str, op: str, body: di
     if session is None:
         return await _hold(state, key, facts)
     return AccountOut(call_id=call_id, status="applied", facts=facts, changed=publish(session, facts))
+
+
+def _active_on(db: Database, call_id: str) -> str | None:
+    """The node holding the call as the database has it while the call is active (Redis may not have it yet:
+    a call's row can be written before its node marks it live there)."""
+    with db.session() as s:
+        call = s.get(Call, call_id)
+        return call.node_id if call is not None and call.status == "active" else None
 
 
 def _merged(current: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,84 @@
+"""Account facts across front ends: two real services sharing PostgreSQL and Redis; the lender's PUT / PATCH /
+GET reaches whichever node, the call lives on the other, and the facts reach the live call (or wait for it
+in Redis, whichever node starts it). Skips when PostgreSQL or Redis is not there."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from assist.settings import Settings
+from streaming.types import SAMPLE_RATE
+from tests.service import RunningService
+from tests.tenancy import ACME_KEY, GLOBEX_KEY, TENANTS, TOKEN_SECRET
+from tests.test_account import FACTS, log_of, stream
+from tests.test_redis_bus import prefix, redis_url  # noqa: F401 - the Redis fixtures
+from tests.test_storage import _postgres_url
+
+KEY = {"X-API-KEY": ACME_KEY}
+
+
+@pytest.fixture(scope="module")
+def pg_url() -> Iterator[str]:
+    yield from _postgres_url()
+
+
+@pytest.fixture
+def nodes(tmp_path: Path, pg_url: str, redis_url: str, prefix: str) -> Iterator[tuple[RunningService, RunningService]]:  # noqa: F811
+    """Front ends a and b: the same database, the same Redis, the test tenants."""
+    def settings(name: str) -> Settings:
+        return Settings(asr_model="tiny.en", language="en", cache_dir=tmp_path / "cache", database_url=pg_url,
+                        event_bus="redis", redis_url=redis_url, redis_prefix=prefix, node_id=f"{prefix}-{name}",
+                        tenants=TENANTS, token_secret=TOKEN_SECRET)
+
+    with RunningService(settings("a")) as a, RunningService(settings("b")) as b:
+        yield a, b
+
+
+def test_facts_sent_to_one_node_reach_the_call_live_on_the_other(nodes):
+    a, b = nodes
+    answers: dict[str, httpx.Response] = {}
+
+    async def lender_calls_node_a() -> None:
+        async with httpx.AsyncClient(base_url=a.http, headers=KEY) as client:
+            while (await client.get("/calls/xnode-1/account")).json()["status"] != "applied":
+                await asyncio.sleep(0.05)  # until node b has the call: a answers for it from then on
+            answers["put"] = await client.put("/calls/xnode-1/account", json=FACTS)
+            answers["patch"] = await client.patch("/calls/xnode-1/account", json={"dispute_open": True})
+            answers["bad"] = await client.patch("/calls/xnode-1/account", json={"plan": {"status": "x"}})
+            answers["get"] = await client.get("/calls/xnode-1/account")
+            answers["globex"] = await client.put("/calls/xnode-1/account", json=FACTS,
+                                                 headers={"X-API-KEY": GLOBEX_KEY})
+
+    silence = np.zeros(5 * SAMPLE_RATE, dtype=np.float32)
+    asyncio.run(stream(b, "xnode-1", silence, silence, {"language": "en"}, {0.5: lender_calls_node_a}))
+    assert answers["put"].json()["status"] == "applied" and "balance" in answers["put"].json()["changed"]
+    assert answers["patch"].json()["changed"] == ["dispute_open"]
+    assert answers["bad"].status_code == 422 and answers["bad"].json()["detail"][0]["loc"] == ["body", "plan", "status"]
+    assert answers["get"].json()["status"] == "applied" and answers["get"].json()["facts"]["dispute_open"] is True
+    assert answers["globex"].status_code == 404  # another tenant's call, though it lives on another node
+    events = log_of(b, "xnode-1")
+    updates = [e for e in events if e["type"] == "account.updated"]
+    assert [u["facts"].get("dispute_open") for u in updates] == [False, True]
+    assert "account_dispute" in [e.get("card_id") for e in events if e["type"] == "prompt"]
+    assert httpx.put(f"{a.http}/calls/xnode-1/account", json=FACTS, headers=KEY).status_code == 409  # ended
+
+
+def test_facts_waiting_on_one_node_are_taken_by_the_node_that_starts_the_call(nodes):
+    a, b = nodes
+    waiting = {**FACTS, "balance": 400.0}
+    assert httpx.put(f"{a.http}/calls/xnode-2/account", json=waiting, headers=KEY).json()["status"] == "waiting"
+    merged = httpx.patch(f"{b.http}/calls/xnode-2/account", json={"creditor": "Acme Bank"}, headers=KEY).json()
+    assert merged["status"] == "waiting" and merged["facts"]["balance"] == 400.0  # b merged a's waiting facts
+    assert httpx.get(f"{a.http}/calls/xnode-2/account", headers=KEY).json()["facts"]["creditor"] == "Acme Bank"
+    silence = np.zeros(2 * SAMPLE_RATE, dtype=np.float32)
+    asyncio.run(stream(b, "xnode-2", silence, silence, {"language": "en"}, {}))
+    updates = [e for e in log_of(b, "xnode-2") if e["type"] == "account.updated"]
+    assert len(updates) == 1 and updates[0]["facts"] == {**merged["facts"]}
+    assert httpx.get(f"{a.http}/calls/xnode-3/account", headers=KEY).json() == {
+        "call_id": "xnode-3", "status": "waiting", "facts": {}, "changed": []}
