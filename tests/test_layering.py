@@ -29,7 +29,8 @@ def imported(path: Path, root: Path = ROOT) -> set[str]:
 def test_imported_sees_absolute_relative_and_nested_imports(tmp_path: Path) -> None:
     probe = tmp_path / "models" / "sub" / "probe.py"
     probe.parent.mkdir(parents=True)
-    probe.write_text("import os\nfrom assist.events import Event\ndef f():\n    import streaming.types\nfrom .. import asr\n")
+    probe.write_text("import os\nfrom assist.events import Event\ndef f():\n    import streaming.types\n"
+                     "from .. import asr\n")
     assert imported(probe, tmp_path) == {"os", "assist", "streaming", "models"}
 
 
