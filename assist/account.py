@@ -11,7 +11,6 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from assist.analysis.base import CallContext
-from assist.analysis.text import load_rules
 from assist.analysis.wording import Words
 from assist.events import Reason
 
@@ -86,13 +85,17 @@ def merge_patch(target: Any, patch: Any) -> Any:
 @lru_cache(maxsize=1)
 def change_words() -> dict[str, Words]:
     """The change descriptions of assist/rules/account_rules.yaml, by code."""
-    return {code: Words.model_validate(w) for code, w in load_rules("account_rules")["changes"].items()}
+    from assist.ruleset import packaged_rules
+
+    return dict(packaged_rules().account_rules.changes)
 
 
 @lru_cache(maxsize=1)
 def field_labels() -> dict[str, dict[str, str]]:
     """Each AccountFacts field's label by language (account_rules.yaml `fields`)."""
-    labels = {f: Words.model_validate(w).render() for f, w in load_rules("account_rules")["fields"].items()}
+    from assist.ruleset import packaged_rules
+
+    labels = {f: w.render() for f, w in packaged_rules().account_rules.fields.items()}
     if missing := set(AccountFacts.model_fields) - set(labels):
         raise ValueError(f"account_rules.yaml: fields {sorted(missing)} have no label")
     return labels

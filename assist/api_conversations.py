@@ -29,6 +29,7 @@ from assist.conversations import (
     MessageIdReused,
 )
 from assist.ingest import CALL_ID
+from assist.languages import Language
 from assist.privacy import Redactor, clean_metadata
 from streaming.types import Speaker
 
@@ -46,7 +47,7 @@ class ConversationIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id: str = Field(pattern=ID_PATTERN, description="Used once per tenant, in the same id space as calls.")
     channel: Literal["chat", "whatsapp", "sms", "email"]
-    language: Literal["en", "es"]
+    language: Language
     jurisdiction: str = Field("us", pattern=r"^[a-z]{2}$")
     agent: str | None = Field(None, max_length=128)
     agent_id: str | None = Field(None, max_length=128)
@@ -127,9 +128,9 @@ def start_conversation(app: FastAPI, body: ConversationIn, tenant: str | None) -
     if tenant is not None:
         meta["tenant"] = tenant
     meta = state.account_desk.start_metadata(tenant, body.id, meta)
-    eu_mode = settings.eu_mode if settings.eu_mode is not None else body.jurisdiction == "es"
+    eu_mode = settings.eu_mode if settings.eu_mode is not None else state.rules.eu_mode(body.jurisdiction)
     ctx = CallContext(body.id, body.language, body.jurisdiction, eu_mode, meta, channel=body.channel)
-    session = ConversationSession(ctx, state.hub, settings, build_analysers(ctx, state.embedder), state.recorder,
+    session = ConversationSession(ctx, state.hub, settings, build_analysers(ctx, state.embedder, state.rules), state.recorder,
                                   state.metrics)
     state.account_desk.started(session, tenant)
     if body.account_facts is not None:

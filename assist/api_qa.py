@@ -22,7 +22,14 @@ from assist.auth import principal_of
 from assist.qa.calldata import standing_warnings
 from assist.storage import repository as repo
 from assist.storage.db import Database
-from assist.storage.tables import Call, Event, Override, QaResult, Utterance
+from assist.storage.tables import (
+    Call,
+    Event,
+    Override,
+    PostCallTranscript,
+    QaResult,
+    Utterance,
+)
 
 router = APIRouter(prefix="/api", tags=["qa"])
 
@@ -118,10 +125,35 @@ class OverrideOut(BaseModel):
                    new_result=o.new_result, comment=o.comment, old_score=o.old_score, new_score=o.new_score)
 
 
+class PostCallOut(BaseModel):
+    """The call's recording transcribed again after the call (assist/post_call.py)."""
+
+    status: Literal["pending", "running", "done", "failed", "skipped"]
+    reason: str | None = Field(description="Why it failed or was skipped: no_recording, recording_purged, "
+                               "recording_unreadable, language_unsupported, attempts, predates, error.")
+    detail: str | None
+    progress: float = Field(description="Share of the recording's speech segments transcribed (0-1).")
+    attempts: int
+    settings: dict[str, Any] = Field(description="Models per language, beam and segmentation used.")
+    queued_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    utterances: list[UtteranceOut]
+
+    @classmethod
+    def of(cls, p: PostCallTranscript) -> PostCallOut:
+        return cls(status=p.status, reason=p.reason, detail=p.detail, progress=p.progress, attempts=p.attempts,
+                   settings=p.settings, queued_at=repo.utc(p.queued_at), started_at=repo.utc(p.started_at),
+                   finished_at=repo.utc(p.finished_at), utterances=p.utterances)
+
+
 class CallDetail(BaseModel):
     call: CallSummary
     metadata: dict[str, Any]
-    utterances: list[UtteranceOut]
+    utterances: list[UtteranceOut] = Field(description="The live finals.")
+    transcript: Literal["live", "post_call"] = Field(
+        description="The transcript the scorecard and category were computed from: post_call once it is done.")
+    post_call: PostCallOut | None = Field(description="None until the call has ended and been queued.")
     events: list[EventOut]
     warnings: list[EventOut] = Field(description="The compliance warnings that stand at the end of the call: the "
                                      "latest status of each (rule, evidence), confirmed ones only.")
@@ -201,12 +233,15 @@ def call_detail(call_id: str, s: SessionDep) -> CallDetail:
     events = s.scalars(select(Event).where(Event.call_id == call_id).order_by(Event.seq))
     overrides = s.scalars(select(Override).where(Override.call_id == call_id).order_by(Override.id))
     qa = s.get(QaResult, call_id)
+    post = s.get(PostCallTranscript, call_id)
     events_out = [EventOut(seq=e.seq, type=e.type, t=e.t, payload=e.payload) for e in events]
     return CallDetail(
         call=CallSummary.of(call),
         metadata=call.meta,
         utterances=[UtteranceOut(seq=u.seq, speaker=u.speaker, start=u.start, end=u.end, text=u.text,
                                  language=u.language, words=u.words) for u in utts],
+        transcript="post_call" if post is not None and post.status == "done" else "live",
+        post_call=PostCallOut.of(post) if post is not None else None,
         events=events_out,
         warnings=standing_warnings(events_out, lambda e: e.payload),
         scorecard=qa.scorecard if qa else None,

@@ -13,7 +13,6 @@ from fastapi.responses import RedirectResponse, Response
 
 from assist.analysis.base import CallContext
 from assist.analysis.pipeline import build_analysers
-from assist.analysis.rulepacks import validate_all_packs
 from assist.analysis.sentiment import check_sentiment_model
 from assist.api_account import FactsDesk
 from assist.api_account import router as account_router
@@ -38,6 +37,7 @@ from assist.ingest import CallRegistry, end_calls_on_signal, serve_ingest
 from assist.metrics import Metrics
 from assist.privacy import Redactor
 from assist.recording_store import Recordings
+from assist.ruleset import RuleSet
 from assist.session import CallSession
 from assist.settings import Settings, get_settings
 from assist.storage.recorder import Recorder
@@ -51,11 +51,13 @@ log = structlog.get_logger(__name__)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
+    """The service; its rules (settings.rules_dir over the packaged ones) are loaded and validated here,
+    once: an invalid rules file raises RulesError (file, field, problem) before anything starts."""
     settings = settings or get_settings()
+    rules = RuleSet.load(settings.rules_dir)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        validate_all_packs()
         redact_tokens_in_server_logs()
         if settings.dev_mode:
             log.warning("auth.development_mode", detail="NO TENANTS CONFIGURED: every endpoint is open to anyone "
@@ -63,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.recorder = Recorder(
             settings.database_url, Redactor(frozenset(settings.redact_kinds), settings.redact_transcripts),
             settings.recorder_max_pending, settings.node_id, settings.node_heartbeat_s, settings.node_ttl_s,
+            rules=rules,
         )
         app.state.db = registry.db = await app.state.recorder.start()
         app.state.recordings = Recordings(settings, app.state.db)
@@ -109,8 +112,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(recording_router)
     app.mount("/ui", PageFiles(directory=STATIC_DIR), name="ui")
     app.state.settings = settings
+    app.state.rules = rules
     app.state.hub = hub = EventHub()
-    app.state.dashboard = dashboard = Dashboard()
+    app.state.dashboard = dashboard = Dashboard(rules.wellbeing)
     hub.add_listener(dashboard.on_event)
     hub.add_close_listener(dashboard.on_closed)
     app.state.sessions = sessions = {}
@@ -232,10 +236,11 @@ def _start_session(start: CallStart, protocol: str, tenant: str | None, app: Fas
     meta = app.state.account_desk.start_metadata(tenant, start.call_id, meta)
     language = call_language(meta, settings, app.state.worker)
     jurisdiction = str(meta.get("jurisdiction") or settings.jurisdiction).lower()
-    eu_mode = settings.eu_mode if settings.eu_mode is not None else jurisdiction == "es"
+    rules = app.state.rules
+    eu_mode = settings.eu_mode if settings.eu_mode is not None else rules.eu_mode(jurisdiction)
     ctx = CallContext(start.call_id, language.current or settings.languages[0], jurisdiction, eu_mode, dict(meta))
     session = CallSession(
-        ctx, protocol, app.state.worker, app.state.hub, settings, build_analysers(ctx, app.state.embedder),
+        ctx, protocol, app.state.worker, app.state.hub, settings, build_analysers(ctx, app.state.embedder, rules),
         app.state.recorder, app.state.metrics, language, app.state.recordings.open(start.call_id, ctx.metadata),
     )
     app.state.account_desk.started(session, tenant)

@@ -1,4 +1,5 @@
-"""Command line: `recobra serve`, `recobra db`, `recobra recordings`, `recobra replay`, `recobra demo`, `recobra token`."""
+"""Command line: `recobra serve`, `recobra db`, `recobra recordings`, `recobra rules`, `recobra replay`,
+`recobra demo`, `recobra token`."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 import socket
 import uuid
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 import typer
@@ -21,6 +23,8 @@ db_app = typer.Typer(help="The database schema (RECOBRA_DATABASE_URL).", no_args
 app.add_typer(db_app, name="db")
 recordings_app = typer.Typer(help="Call recordings (README 'Recordings').", no_args_is_help=True)
 app.add_typer(recordings_app, name="recordings")
+rules_app = typer.Typer(help="The rules files (README 'Rules').", no_args_is_help=True)
+app.add_typer(rules_app, name="rules")
 
 
 def _loopback(host: str) -> bool:
@@ -79,6 +83,28 @@ def recordings_purge(dry_run: bool = typer.Option(False, help="List what would b
     typer.echo(f"{'would purge' if dry_run else 'purged'} {len(purged)} recording(s)")
     for call_id in purged:
         typer.echo(f"  {call_id}")
+
+
+@rules_app.command("check")
+def rules_check(
+    folder: Annotated[Path | None, typer.Argument(
+        help="A rules folder (its files replace the packaged ones of the same name); default: RECOBRA_RULES_DIR, "
+        "else the packaged rules.")] = None,
+) -> None:
+    """Validate a folder of rules as the service would load it: prints OK, or each problem (file, field,
+    what is wrong) and exits 1."""
+    from assist.ruleset import check_rules
+
+    folder = folder or get_settings().rules_dir
+    problems = check_rules(folder)
+    where = str(folder) if folder else "packaged rules"
+    if not problems:
+        typer.echo(f"OK: {where}")
+        return
+    typer.secho(f"{len(problems)} problem(s) in {where}:", fg="red", err=True)
+    for problem in problems:
+        typer.echo(f"  {problem}", err=True)
+    raise typer.Exit(1)
 
 
 @app.command()
@@ -187,7 +213,8 @@ def demo(
     language: str = typer.Option("en", help="en or es: the call's language, sent in its metadata (the service's "
                                  "defaults route English to tiny.en and Spanish to multilingual base)"),
     call: str = typer.Option("collections", help="collections: the scripted collections call spoken by packaged "
-                             "TTS voices (English; Spanish streams real recordings); recordings: real FLEURS read speech"),
+                             "TTS voices (English; Spanish streams real recordings); recordings: real FLEURS read "
+                             "speech"),
     speed: float = typer.Option(1.0, help="1 = real time"),
 ) -> None:
     """Start the service, stream a two-speaker call into it, print live events and the QA scorecard."""
@@ -218,7 +245,8 @@ def demo(
         while not server.started:
             await asyncio.sleep(0.1)
         call_id = f"demo-{uuid.uuid4().hex[:8]}"
-        typer.secho(f"service up on {url}; streaming a {len(agent) / SAMPLE_RATE:.0f} s call over {protocol}", bold=True)
+        typer.secho(f"service up on {url}; streaming a {len(agent) / SAMPLE_RATE:.0f} s call over {protocol}",
+                    bold=True)
         typer.echo(f"agent overlay: http://127.0.0.1:{port}/ui/overlay.html?call={call_id}   "
                    f"dashboard: http://127.0.0.1:{port}/ui/dashboard.html")
         sender = asyncio.create_task(send(url, protocol, agent, debtor, SAMPLE_RATE, call_id=call_id, speed=speed,

@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from assist.analysis.text import PhraseBook, load_rules, normalise
+from assist.analysis.text import PhraseBook, normalise
 from assist.events import (
     AbandonRisk,
     CallEnded,
@@ -81,7 +81,10 @@ class WellbeingRules(_Strict):
 
     @classmethod
     def load(cls) -> WellbeingRules:
-        return cls.model_validate(load_rules("wellbeing"))
+        """The packaged wellbeing.yaml (the service hands the Dashboard its RuleSet's `wellbeing`)."""
+        from assist.ruleset import packaged_rules
+
+        return packaged_rules().wellbeing
 
 
 @dataclass

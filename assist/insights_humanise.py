@@ -4,14 +4,9 @@ evidence that set it (scorecard items, standing compliance warnings, negotiation
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from functools import cache
-from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field
-
-RULES = Path(__file__).resolve().parent / "rules" / "humanisation.yaml"
 
 
 class _Strict(BaseModel):
@@ -39,9 +34,11 @@ class HumanisationRules(_Strict):
     components: dict[str, Component]
 
     @classmethod
-    @cache
-    def load(cls, path: Path = RULES) -> HumanisationRules:
-        return cls.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+    def load(cls) -> HumanisationRules:
+        """The packaged humanisation.yaml, validated with every other rules file (assist/ruleset.py)."""
+        from assist.ruleset import packaged_rules
+
+        return packaged_rules().humanisation
 
 
 def rule_family(rule_id: str) -> str:

@@ -12,6 +12,8 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from assist.languages import LANGUAGES
+
 
 def recording_key_bytes(key: SecretStr) -> bytes:
     """The 32-byte key a recording_key setting holds (base64); empty when it is not base64."""
@@ -82,7 +84,7 @@ class Settings(BaseSettings):
         description="Language -> model, '*' for every other language (JSON). English may use an English-only "
         "model; every other language needs a multilingual one. Each model is loaded once.")
     languages: list[str] = Field(
-        default_factory=lambda: ["en", "es"],
+        default_factory=lambda: list(LANGUAGES),
         description="Languages a call may use; a call in another is refused at its start. Detection chooses "
         "among them.")
     language: str = Field(
@@ -167,7 +169,11 @@ class Settings(BaseSettings):
 
     # Analysis
     jurisdiction: str = "us"
-    eu_mode: bool | None = Field(None, description="No agent emotion inference; default on for es.")
+    eu_mode: bool | None = Field(
+        None, description="No agent emotion inference; unset: the call's compliance pack says (eu_mode, on for es).")
+    rules_dir: Path | None = Field(
+        None, description="A tenant's rules folder: each file in it replaces the packaged assist/rules file of the "
+        "same name (README 'Rules'); unset: the packaged rules. Check it with `recobra rules check DIR`.")
     embedding_model: str = Field(
         "default", description="Sentence embedder (packaged name, local path or hub id); the rule packs' similarity "
         "thresholds and the sentiment head are tuned on the default.")

@@ -9,8 +9,6 @@ from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from typing import Any
 
-from assist.analysis.text import load_rules
-from assist.analysis.wording import Words
 from assist.events import AccountUpdated, ComplianceWarning, EventBase, QaScore
 from assist.qa.calldata import standing_warnings
 
@@ -20,8 +18,9 @@ NEXT_STEPS = {"promise_to_pay": "next_promise", "payment_plan": "next_promise", 
 
 @lru_cache(maxsize=1)
 def _rules() -> dict[str, Any]:
-    raw = load_rules("summary")
-    return {**raw, "lines": {k: Words.model_validate(v) for k, v in raw["lines"].items()}}
+    from assist.ruleset import packaged_rules
+
+    return dict(packaged_rules().summary)
 
 
 def _text(code: str, language: str, **params: Any) -> str:

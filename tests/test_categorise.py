@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from assist.analysis.text import load_rules
 from assist.qa.categorise import categorise, categorise_text, default_rules
 from assist.qa.extract import find_amounts, find_dates, find_time
 from assist.qa.script import Script
+from assist.ruleset import packaged_rules
 
 CALLS = sorted((Path(__file__).parent / "data" / "qa_calls").glob("*.yaml"))
 
@@ -63,8 +63,8 @@ def test_amounts_dates_times() -> None:
 
 
 def test_every_code_has_a_title_in_both_languages_and_categories_carry_theirs() -> None:
-    raw = load_rules("categories")
-    codes = {*raw["contact"], *raw["outcomes"], *raw["payment_methods"], *raw["outcomes"]["dispute"]["subtypes"]}
+    spec = packaged_rules().categories
+    codes = {*spec.contact, *spec.outcomes, *spec.payment_methods, *spec.outcomes["dispute"].subtypes}
     titles = default_rules().titles
     assert set(titles) == codes
     assert all(set(t) == {"en", "es"} and all(t.values()) for t in titles.values())

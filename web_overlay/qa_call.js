@@ -4,6 +4,7 @@ import {
   $, api, bandBadge, fmtClock, fmtDateTime, fmtScore, gateText, h, label, pretty, resultBadge, resultLabel, RESULTS, say, showError,
 } from "./qa_util.js";
 import { renderHumanisation } from "./qa_humanisation.js";
+import { renderTranscriptSource, shownUtterances } from "./qa_transcript.js";
 
 const REVIEWER_KEY = "recobra.qa.reviewer";
 const current = { detail: null }; // the open call as the API gave it, with overrides applied
@@ -21,7 +22,7 @@ export async function openCall(id) {
   $("list-view").hidden = true;
   $("detail-view").hidden = false;
   $("call-title").textContent = t("qa.call_id", { id });
-  for (const part of ["call-summary", "category", "warnings", "scorecard", "audit", "events", "transcript"]) $(part).replaceChildren();
+  for (const part of ["call-summary", "category", "warnings", "scorecard", "audit", "events", "transcript", "transcript-source"]) $(part).replaceChildren();
   say(t("qa.loading_call", { id }));
   try {
     current.detail = await api(`calls/${encodeURIComponent(id)}`);
@@ -45,7 +46,12 @@ export function renderDetail() {
   renderHumanisation(d.call.id);
   renderAudit(d.overrides);
   renderEvents(d.events);
-  renderTranscript(d.utterances);
+  drawTranscript(d);
+}
+
+function drawTranscript(d) {
+  renderTranscriptSource(d, () => drawTranscript(d));
+  renderTranscript(shownUtterances(d));
 }
 
 function fact(term, ...value) {

@@ -4,16 +4,19 @@ phrases, minimal answers, silences, agent monologues, rising stress and falling 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from assist.analysis.base import CallContext
 from assist.analysis.stress import StressAnalyser
-from assist.analysis.text import PhraseBook, load_rules, normalise
+from assist.analysis.text import PhraseBook, normalise
 from assist.analysis.wording import ReasonBook, in_language, reason_book
 from assist.events import AbandonRisk, EventBase, Reason
 from streaming.types import AudioFrame, Speaker, Utterance
+
+if TYPE_CHECKING:
+    from assist.rules_schema import AbandonRules
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,26 +34,31 @@ def _ramp(x: float, start: float, full: float) -> float:
 class AbandonAnalyser:
     """Evaluates on on_tick (every step_s of call clock) and on final debtor utterances; emits
     AbandonRisk when the risk moves by emit_min_change or crosses the alert thresholds.
-    `sentiment_trend` returns the debtor's recent sentiment in -1..1."""
+    `sentiment_trend` returns the debtor's recent sentiment in -1..1. `rules` and `words` come from the
+    service's RuleSet (default: the packaged ones)."""
 
     def __init__(
         self,
         ctx: CallContext,
         stress: StressAnalyser | None = None,
         sentiment_trend: Callable[[], float] | None = None,
-        rules: Mapping[str, Any] | None = None,
+        rules: AbandonRules | None = None,
         words: ReasonBook | None = None,
     ) -> None:
         self.ctx = ctx
         self.words = words or reason_book()
         self.stress = stress
         self.sentiment_trend = sentiment_trend
-        self.rules = rules or load_rules("abandon")
-        groups = self.rules["exit_groups"]
-        self.phrases = PhraseBook.from_rules({g: v["phrases"] for g, v in groups.items()})
-        self._group_weight = {g: float(v["weight"]) for g, v in groups.items()}
+        if rules is None:
+            from assist.ruleset import packaged_rules
+
+            rules = packaged_rules().abandon
+        self.rules = rules
+        groups = rules.exit_groups
+        self.phrases = PhraseBook.from_rules({g: v.phrases for g, v in groups.items()})
+        self._group_weight = {g: v.weight for g, v in groups.items()}
         self._exits: deque[_ExitHit] = deque()
-        self._debtor_words: deque[int] = deque(maxlen=self.rules["cues"]["minimal_answers"]["last_turns"])
+        self._debtor_words: deque[int] = deque(maxlen=rules.cues.minimal_answers.last_turns)
         self._sentiment: deque[tuple[float, float]] = deque()
         self._last_debtor_end: float | None = None
         self._last_agent_end = 0.0
@@ -69,7 +77,7 @@ class AbandonAnalyser:
             if self._monologue_start is None:
                 self._monologue_start = utt.start
             return []
-        if utt.end - utt.start >= self.rules["cues"]["agent_monologue"]["debtor_gap_s"]:
+        if utt.end - utt.start >= self.rules.cues.agent_monologue.debtor_gap_s:
             self._monologue_start = None
         if not utt.final:
             return []
@@ -82,7 +90,7 @@ class AbandonAnalyser:
         return self._evaluate(utt.end)
 
     def on_tick(self, t: float) -> list[EventBase]:
-        if t - self._last_eval < self.rules["step_s"] * 0.99:
+        if t - self._last_eval < self.rules.step_s * 0.99:
             return []
         return self._evaluate(t)
 
@@ -91,59 +99,59 @@ class AbandonAnalyser:
 
     def _cues(self, now: float) -> list[tuple[float, Reason]]:
         """(weight * strength, reason) of every active cue."""
-        cues, out = self.rules["cues"], []
-        memory = self.rules["exit_memory_s"]
+        cues, out = self.rules.cues, []
+        memory = self.rules.exit_memory_s
         while self._exits and self._exits[0].t < now - memory:
             self._exits.popleft()
         for hit in self._exits:
             fade = 1.0 - (now - hit.t) / memory
             out.append((self._group_weight[hit.group] * fade, self._reason("exit_phrase", phrase=hit.phrase)))
 
-        r = cues["minimal_answers"]
-        if len(self._debtor_words) >= r["min_turns"]:
-            short = sum(1 for n in self._debtor_words if n <= r["max_words"])
+        r = cues.minimal_answers
+        if len(self._debtor_words) >= r.min_turns:
+            short = sum(1 for n in self._debtor_words if n <= r.max_words)
             if short:
                 ratio = short / len(self._debtor_words)
-                out.append((r["weight"] * ratio, self._reason("minimal_answers", n=short, of=len(self._debtor_words))))
+                out.append((r.weight * ratio, self._reason("minimal_answers", n=short, of=len(self._debtor_words))))
 
-        r = cues["debtor_silence"]
+        silence = cues.debtor_silence
         if self._last_debtor_end is not None:
             silent = now - max(self._last_debtor_end, self._last_agent_end)
-            x = _ramp(silent, r["from_s"], r["full_s"])
+            x = _ramp(silent, silence.from_s, silence.full_s)
             if x > 0:
-                out.append((r["weight"] * x, self._reason("debtor_silence", seconds=silent)))
+                out.append((silence.weight * x, self._reason("debtor_silence", seconds=silent)))
 
-        r = cues["agent_monologue"]
+        monologue = cues.agent_monologue
         if self._monologue_start is not None:
             mono = self._last_agent_end - self._monologue_start
-            if mono > r["above_s"]:
-                out.append((r["weight"], self._reason("agent_monologue", seconds=mono)))
+            if mono > monologue.above_s:
+                out.append((monologue.weight, self._reason("agent_monologue", seconds=mono)))
 
         if self.stress is not None and self.stress.level is not None:
-            r = cues["stress_rising"]
+            rising = cues.stress_rising
             trend = self.stress.trend
-            x = _ramp(trend, 0.0, r["full_per_min"])
+            x = _ramp(trend, 0.0, rising.full_per_min)
             if x > 0:
-                out.append((r["weight"] * x, self._reason("stress_rising", trend=trend)))
-            r = cues["stress_high"]
-            x = _ramp(self.stress.level, r["from"], r["full"])
+                out.append((rising.weight * x, self._reason("stress_rising", trend=trend)))
+            high = cues.stress_high
+            x = _ramp(self.stress.level, high.from_, high.full)
             if x > 0:
-                out.append((r["weight"] * x, self._reason("stress_high", level=self.stress.level)))
+                out.append((high.weight * x, self._reason("stress_high", level=self.stress.level)))
 
         if self.sentiment_trend is not None:
             s = float(self.sentiment_trend())
-            r = cues["sentiment_drop"]
+            d = cues.sentiment_drop
             self._sentiment.append((now, s))
-            while len(self._sentiment) > 1 and self._sentiment[1][0] <= now - r["lookback_s"]:
+            while len(self._sentiment) > 1 and self._sentiment[1][0] <= now - d.lookback_s:
                 self._sentiment.popleft()
             drop = self._sentiment[0][1] - s
-            x = _ramp(drop, 0.0, r["full_drop"])
+            x = _ramp(drop, 0.0, d.full_drop)
             if x > 0:
-                out.append((r["weight"] * x, self._reason("sentiment_drop", drop=drop)))
-            r = cues["sentiment_low"]
-            x = _ramp(s, r["from"], r["full"])
+                out.append((d.weight * x, self._reason("sentiment_drop", drop=drop)))
+            low = cues.sentiment_low
+            x = _ramp(s, low.from_, low.full)
             if x > 0:
-                out.append((r["weight"] * x, self._reason("sentiment_low", score=s)))
+                out.append((low.weight * x, self._reason("sentiment_low", score=s)))
         return out
 
     def _evaluate(self, now: float) -> list[EventBase]:
@@ -153,14 +161,14 @@ class AbandonAnalyser:
         for w, _ in cues:
             keep *= 1.0 - min(1.0, w)
         self.risk = round(1.0 - keep, 3)
-        alert_rules = self.rules["alert"]
-        crossed_up = not self.alerting and self.risk >= alert_rules["on_at"]
-        crossed_down = self.alerting and self.risk < alert_rules["off_below"]
+        alert_rules = self.rules.alert
+        crossed_up = not self.alerting and self.risk >= alert_rules.on_at
+        crossed_down = self.alerting and self.risk < alert_rules.off_below
         if crossed_up:
             self.alerting = True
         elif crossed_down:
             self.alerting = False
-        if not (crossed_up or crossed_down or abs(self.risk - self._emitted) >= self.rules["emit_min_change"]):
+        if not (crossed_up or crossed_down or abs(self.risk - self._emitted) >= self.rules.emit_min_change):
             return []
         self._emitted = self.risk
         reasons = [why for _, why in sorted(cues, key=lambda c: -c[0])]

@@ -13,7 +13,7 @@ from typing import Any
 
 from assist.account import FACTS_KEY
 from assist.analysis.base import CallContext
-from assist.analysis.text import PhraseBook, load_rules, normalise
+from assist.analysis.text import PhraseBook, normalise
 from assist.analysis.wording import Words
 from assist.events import ComplianceWarning, EventBase, Evidence
 from assist.qa.extract import find_amounts
@@ -50,16 +50,13 @@ def _unit(words: list[str]) -> re.Pattern[str]:
 
 @lru_cache(maxsize=1)
 def account_rules() -> AccountRules:
-    """assist/rules/account_rules.yaml, validated once."""
-    raw = load_rules("account_rules")
-    rules = {rid: AccountRule(rid, r["severity"], Words.model_validate(r["title"]), dict(r["citation"]))
-             for rid, r in raw["rules"].items()}
-    bad = [rid for rid, r in rules.items() if "*" not in r.citation or r.severity not in ("warning", "critical")]
-    if bad:
-        raise ValueError(f"account_rules.yaml: rules {bad} need a '*' citation and a warning/critical severity")
-    return AccountRules(float(raw["tolerance"]), PhraseBook.from_rules(raw["cues"]), rules,
-                        {unit: _unit(words) for unit, words in raw["offer_units"].items()},
-                        {k: Words.model_validate(w) for k, w in raw["offer_details"].items()})
+    """assist/rules/account_rules.yaml (validated by assist/ruleset.py), compiled once."""
+    from assist.ruleset import packaged_rules
+
+    spec = packaged_rules().account_rules
+    rules = {rid: AccountRule(rid, r.severity, r.title, dict(r.citation)) for rid, r in spec.rules.items()}
+    return AccountRules(spec.tolerance, PhraseBook.from_rules(spec.cues), rules,
+                        {unit: _unit(words) for unit, words in spec.offer_units.items()}, dict(spec.offer_details))
 
 
 def _money(value: float, currency: str | None) -> str:

@@ -14,7 +14,6 @@ from assist.analysis.rulepacks import (
     RulePack,
     SequenceRule,
     TriggerRule,
-    load_rule_pack,
 )
 from models.embeddings import Embedder, cache_by_model
 from streaming.types import Speaker, Utterance
@@ -60,16 +59,15 @@ def _lists(pack: RulePack, langs: frozenset[str]) -> dict[Hashable, list[str]]:
 
 
 @cache
-def phrase_index(jurisdiction: str, langs: frozenset[str]) -> PhraseIndex:
+def phrase_index(pack: RulePack, langs: frozenset[str]) -> PhraseIndex:
     """The pack's phrase lists compiled once per process."""
-    return PhraseIndex({k: v for k, v in _lists(load_rule_pack(jurisdiction), langs).items() if k != NEUTRAL})
+    return PhraseIndex({k: v for k, v in _lists(pack, langs).items() if k != NEUTRAL})
 
 
 @cache_by_model
-def semantic_index(jurisdiction: str, langs: frozenset[str], *, embedder: Embedder) -> SemanticIndex:
+def semantic_index(pack: RulePack, langs: frozenset[str], *, embedder: Embedder) -> SemanticIndex:
     """The pack's paraphrase-matchable phrases embedded once per process and model. Generic collection
     phrases are matched by phrase only: their paraphrases sit as close to polite small talk as to demands."""
-    pack = load_rule_pack(jurisdiction)
     semantic_rules = {r.id for r in pack.rules if not isinstance(r, GateRule) and r.semantic}
     lists = {
         k: v
@@ -80,7 +78,7 @@ def semantic_index(jurisdiction: str, langs: frozenset[str], *, embedder: Embedd
 
 
 @lru_cache(maxsize=4096)
-def phrase_is_negative(jurisdiction: str, langs: frozenset[str], text: str) -> bool:
+def phrase_is_negative(pack: RulePack, langs: frozenset[str], text: str) -> bool:
     """Whether a phrase carries a negator of its own."""
     tokens = Tokens.from_utterance(Utterance(Speaker.AGENT, 0, 0.0, 0.0, text))
-    return bool(phrase_index(jurisdiction, langs).find(tokens).get(NEGATORS))
+    return bool(phrase_index(pack, langs).find(tokens).get(NEGATORS))

@@ -5,7 +5,6 @@ file, the rule id and the field."""
 from __future__ import annotations
 
 import re
-from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -16,15 +15,16 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
-from assist.analysis.intent import intent_config
+from assist.analysis.intent import IntentConfig, intent_config
 from assist.analysis.matching import SLOT
+from assist.languages import LANG_TAGS, Language
 
 PACKS_DIR = Path(__file__).resolve().parent.parent / "rules" / "compliance"
-LANG_TAGS = ("en", "es", "es-ES", "es-MX", "es-CO", "es-PE", "es-US", "en-GB", "en-US")
 SLOTS = ("name", "agency", "creditor", "amount", "date", "phone", "time", "person", "n")
 _HHMM = re.compile(r"^([01]\d|2[0-4]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d$")
 
@@ -134,14 +134,16 @@ class GateRule(_Rule):
 
 
 def _family_of(head: str | None) -> Any:
-    """A validator: the family is None or one of the labels of intent.yaml's `head` (no head: None only)."""
+    """A validator: the family is None or one of the labels of intent.yaml's `head` (no head: None only);
+    intent.yaml is the one in the validation context (the same rules folder), else the packaged one."""
 
-    def check(value: str | None) -> str | None:
+    def check(value: str | None, info: ValidationInfo) -> str | None:
         if value is None:
             return value
         if head is None:
             raise ValueError("only must_not_say and trigger rules have a family")
-        labels = intent_config().heads[head].labels  # type: ignore[index]
+        config: IntentConfig = (info.context or {}).get("intent") or intent_config()
+        labels = config.heads[head].labels  # type: ignore[index]
         if value not in labels:
             raise ValueError(f"{value!r} is not one of {', '.join(labels)} (assist/rules/intent.yaml heads.{head})")
         return value
@@ -238,7 +240,9 @@ class RulePack(_Model):
     jurisdiction: str = Field(pattern=r"^[a-z]{2}$")
     name: str
     version: int
-    languages: list[Literal["en", "es"]] = Field(min_length=1)
+    languages: list[Language] = Field(min_length=1)
+    eu_mode: bool = Field(False, description="Calls under this pack run in EU mode: no agent emotion inference "
+                          "(EU AI Act Art. 5(1)(f)); the setting eu_mode overrides it.")
     timezone: str | None = Field(None, description="Debtor timezone when metadata has none.")
     deadline_grace_s: float = Field(1.5, ge=0, description="ASR latency allowed after a deadline.")
     semantic: Semantic
@@ -265,9 +269,13 @@ class RulePack(_Model):
             raise ValueError(f"duplicate rule ids {dup}")
         return self
 
+    def __hash__(self) -> int:
+        """By identity: a pack keys its compiled phrase indexes (assist/analysis/packindex.py)."""
+        return id(self)
 
-def _describe(raw: Any, err: Any) -> str:
-    """'rule US-THR-01, field phrases.en.3: message' from a pydantic error location."""
+
+def describe_pack_error(raw: Any, err: Any) -> tuple[str, str]:
+    """('rule US-THR-01, field phrases.en.3', message) from a pydantic error location."""
     loc = list(err["loc"])
     where = ""
     if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
@@ -283,7 +291,7 @@ def _describe(raw: Any, err: Any) -> str:
     if where and not loc and err["type"] in ("union_tag_invalid", "union_tag_not_found"):
         loc = ["type"]
     field = ".".join(str(p) for p in loc) or "(pack)"
-    return f"{where}field {field}: {err['msg']}"
+    return f"{where}field {field}", err["msg"]
 
 
 def parse_pack(path: Path) -> RulePack:
@@ -295,25 +303,23 @@ def parse_pack(path: Path) -> RulePack:
     try:
         pack = RulePack.model_validate(raw)
     except ValidationError as exc:
-        lines = "\n  ".join(_describe(raw, e) for e in exc.errors())
+        lines = "\n  ".join(": ".join(describe_pack_error(raw, e)) for e in exc.errors())
         raise RulePackError(f"{path}: invalid rule pack:\n  {lines}") from None
     if pack.jurisdiction != path.stem:
         raise RulePackError(f"{path}: field jurisdiction: {pack.jurisdiction!r} must match the file name")
     return pack
 
 
-@cache
 def load_rule_pack(jurisdiction: str) -> RulePack:
-    """The validated pack for a jurisdiction code (us, uk, es, mx, co, pe), read once per process."""
-    path = PACKS_DIR / f"{jurisdiction.lower()}.yaml"
-    if not path.exists():
-        known = ", ".join(sorted(p.stem for p in PACKS_DIR.glob("*.yaml")))
-        raise RulePackError(f"{path}: no rule pack for jurisdiction {jurisdiction!r} (packs: {known})")
-    return parse_pack(path)
+    """The packaged pack for a jurisdiction code (us, uk, es, mx, co, pe); the service takes its packs
+    from its RuleSet (assist/ruleset.py) instead."""
+    from assist.ruleset import packaged_rules
+
+    return packaged_rules().pack(jurisdiction)
 
 
 def validate_all_packs(directory: Path = PACKS_DIR) -> dict[str, RulePack]:
-    """Validate every pack at service start-up; raises RulePackError for the first invalid file."""
+    """Validate every pack of a folder; raises RulePackError for the first invalid file."""
     packs = {p.stem: parse_pack(p) for p in sorted(directory.glob("*.yaml"))}
     if not packs:
         raise RulePackError(f"{directory}: no rule packs found")

@@ -7,15 +7,17 @@ import math
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from assist.analysis.base import CallContext
 from assist.analysis.prosody import AudioBuffer, Baseline, combine, extract
-from assist.analysis.text import load_rules
 from assist.events import EventBase, StressLevel
 from streaming.types import SAMPLE_RATE, AudioFrame, Speaker, Utterance
+
+if TYPE_CHECKING:
+    from assist.rules_schema import StressFile
 
 
 @dataclass(frozen=True)
@@ -34,20 +36,24 @@ class StressRules:
     trend_window_s: float
 
     @classmethod
-    def load(cls, raw: Mapping[str, Any] | None = None) -> StressRules:
-        raw = raw or load_rules("stress")
-        feats, base, level = raw["features"], raw["baseline"], raw["level"]
+    def load(cls, spec: StressFile | None = None) -> StressRules:
+        """`spec` from the service's RuleSet; default: the packaged stress.yaml."""
+        if spec is None:
+            from assist.ruleset import packaged_rules
+
+            spec = packaged_rules().stress
+        feats, base, level = spec.features, spec.baseline, spec.level
         return cls(
-            speakers=tuple(Speaker(s) for s in raw["speakers"]),
-            weights={k: float(v["weight"]) for k, v in feats.items()},
-            scales={k: float(v["scale"]) for k, v in feats.items()},
-            min_baseline_s=float(base["min_s"]),
-            warmup_s=float(base["warmup_s"]),
-            drift_per_s=float(base["drift_per_s"]),
-            gain=float(level["gain"]),
-            center=float(level["center"]),
-            smoothing=float(level["smoothing"]),
-            trend_window_s=float(raw["trend_window_s"]),
+            speakers=tuple(Speaker(s) for s in spec.speakers),
+            weights={k: v.weight for k, v in feats.items()},
+            scales={k: v.scale for k, v in feats.items()},
+            min_baseline_s=base.min_s,
+            warmup_s=base.warmup_s,
+            drift_per_s=base.drift_per_s,
+            gain=level.gain,
+            center=level.center,
+            smoothing=level.smoothing,
+            trend_window_s=spec.trend_window_s,
         )
 
     def level(self, combined_z: float) -> float:

@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
+"""The packaged rules folder (read through assist/ruleset.py)."""
 _NON_WORD = re.compile(r"[^a-z0-9]+")
 
 
@@ -28,7 +29,8 @@ def contains_phrase(norm_text: str, phrase: str) -> bool:
 
 
 def load_rules(name: str) -> dict[str, Any]:
-    """A rule file from assist/rules by stem, e.g. load_rules("style")."""
+    """A packaged rules file by stem, parsed but not validated (tools and tests); the service reads its rules
+    through one validated RuleSet (assist/ruleset.py)."""
     with open(RULES_DIR / f"{name}.yaml", encoding="utf-8") as fh:
         return yaml.safe_load(fh)
 

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import lru_cache
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from assist.analysis.text import load_rules
 from assist.events import Reason
 
 
@@ -57,10 +55,11 @@ class ReasonBook(BaseModel):
     abandon: Mapping[str, Words]
 
 
-@lru_cache(maxsize=1)
 def reason_book() -> ReasonBook:
-    """The packaged reason strings, validated once."""
-    return ReasonBook.model_validate(load_rules("reasons"))
+    """The packaged reason strings (the service hands its RuleSet's `reasons` to the analysers)."""
+    from assist.ruleset import packaged_rules
+
+    return packaged_rules().reasons
 
 
 def in_language(reason: Reason, language: str) -> str:

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from assist.analysis.text import PhraseBook, load_rules
+from assist.analysis.text import PhraseBook
 from assist.analysis.wording import Words
 from assist.qa.calldata import Turn
+
+if TYPE_CHECKING:
+    from assist.rules_schema import ScorecardFile, ScoreItem
 
 Result = Literal["pass", "fail", "na"]
 RESULTS: tuple[Result, ...] = ("pass", "fail", "na")
@@ -110,7 +112,9 @@ def summarise(items: Iterable[ItemScore], gate: Iterable[ItemScore], bands: Mapp
 
 @dataclass(frozen=True)
 class CardRules:
-    items: Mapping[str, Mapping[str, Any]]
+    """scorecard.yaml (validated by assist/ruleset.py), phrases compiled."""
+
+    items: Mapping[str, ScoreItem]
     phrases: PhraseBook
     bands: Mapping[str, float]
     groups: Mapping[str, frozenset[str]]
@@ -120,16 +124,17 @@ class CardRules:
     terms: Mapping[str, Words]  # words the whys list
 
     @classmethod
-    def from_dict(cls, raw: Mapping[str, Any]) -> CardRules:
-        groups = {k: frozenset(raw[k]) for k in ("legal_stop", "agreement", "hardship", "objection", "vulnerable")}
-        titles = {k: Words.model_validate(v["title"]).render() for k, v in raw["items"].items()}
-        sections = {k: Words.model_validate(v).render() for k, v in raw["sections"].items()}
-        whys = {k: Words.model_validate(v) for k, v in raw["why"].items()}
-        terms = {k: Words.model_validate(v) for k, v in raw["terms"].items()}
-        return cls(raw["items"], PhraseBook.from_rules(raw["phrases"]), raw["bands"], groups, titles, sections,
-                   whys, terms)
+    def from_spec(cls, spec: ScorecardFile) -> CardRules:
+        return cls(
+            spec.items, PhraseBook.from_rules(spec.phrases), spec.bands.model_dump(),
+            {k: frozenset(v) for k, v in spec.groups.items()},
+            {k: v.title.render() for k, v in spec.items.items()}, {k: v.render() for k, v in spec.sections.items()},
+            spec.why, spec.terms,
+        )
 
 
-@lru_cache(maxsize=1)
 def default_card() -> CardRules:
-    return CardRules.from_dict(load_rules("scorecard"))
+    """The packaged scorecard (the service scores with its RuleSet's `card`)."""
+    from assist.ruleset import packaged_rules
+
+    return packaged_rules().card

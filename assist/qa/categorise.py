@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from assist.analysis.text import PhraseBook, load_rules, normalise
-from assist.analysis.wording import Words
+from assist.analysis.text import PhraseBook, normalise
 from assist.qa.calldata import CallData, Turn
 from assist.qa.extract import find_amounts, find_dates, find_time
+
+if TYPE_CHECKING:
+    from assist.rules_schema import CategoryFile, OutcomeCue
 
 CONTACT_ORDER = ("voicemail", "wrong_number", "right_party", "third_party")
 
@@ -80,35 +81,34 @@ class CategoryRules:
     titles: Mapping[str, Mapping[str, str]]  # code -> language -> title
 
     @classmethod
-    def from_dict(cls, raw: Mapping[str, Any]) -> CategoryRules:
-        def langs(entry: Mapping[str, Any]) -> dict[str, Sequence[str]]:
+    def from_spec(cls, spec: CategoryFile) -> CategoryRules:
+        def langs(entry: OutcomeCue) -> dict[str, list[str]]:
             """An entry's phrases by language; an entry with subtypes also gets all of theirs."""
-            merged: dict[str, list[str]] = {k: list(v) for k, v in entry.items() if k in ("en", "es")}
-            for sub in entry.get("subtypes", {}).values():
+            merged: dict[str, list[str]] = {lang: list(phrases) for lang, phrases in entry.phrases.items()}
+            for sub in entry.subtypes.values():
                 for lang, phrases in sub.items():
                     merged.setdefault(lang, []).extend(phrases)
             return merged
 
-        contact, outcomes = raw["contact"], raw["outcomes"]
         return cls(
-            contact=PhraseBook.from_rules({k: langs(v) for k, v in contact.items()}),
-            outcomes=PhraseBook.from_rules({k: langs(v) for k, v in outcomes.items()}),
-            subtypes={
-                k: PhraseBook.from_rules(v["subtypes"]) for k, v in outcomes.items() if "subtypes" in v
-            },
-            methods=PhraseBook.from_rules(raw["payment_methods"]),
-            speakers={k: v["speaker"] for k, v in {**contact, **outcomes}.items()},
-            needs={k: tuple(v.get("needs", ())) for k, v in outcomes.items()},
-            priority=tuple(raw["priority"]),
-            contact_window=int(raw["contact_window_turns"]),
-            window=int(raw["window_turns"]),
-            titles={k: Words.model_validate(v).render() for k, v in raw["titles"].items()},
+            contact=PhraseBook.from_rules({k: v.phrases for k, v in spec.contact.items()}),
+            outcomes=PhraseBook.from_rules({k: langs(v) for k, v in spec.outcomes.items()}),
+            subtypes={k: PhraseBook.from_rules(v.subtypes) for k, v in spec.outcomes.items() if v.subtypes},
+            methods=PhraseBook.from_rules(spec.payment_methods),
+            speakers={k: v.speaker for cues in (spec.contact, spec.outcomes) for k, v in cues.items()},
+            needs={k: tuple(v.needs) for k, v in spec.outcomes.items()},
+            priority=tuple(spec.priority),
+            contact_window=spec.contact_window_turns,
+            window=spec.window_turns,
+            titles={k: v.render() for k, v in spec.titles.items()},
         )
 
 
-@lru_cache(maxsize=1)
 def default_rules() -> CategoryRules:
-    return CategoryRules.from_dict(load_rules("categories"))
+    """The packaged categories (the service categorises with its RuleSet's `category_rules`)."""
+    from assist.ruleset import packaged_rules
+
+    return packaged_rules().category_rules
 
 
 def _cue(phrase: str, turn: Turn) -> Cue:

@@ -4,14 +4,25 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from assist.analysis.wording import Words, in_language
 from assist.events import Reason
 from assist.qa.calldata import CallData, Turn
-from assist.qa.card import RESULTS, CardRules, ItemScore, Quote, Result, Scorecard, default_card, summarise
-from assist.qa.categorise import Category, categorise, default_rules
+from assist.qa.card import (
+    RESULTS,
+    CardRules,
+    ItemScore,
+    Quote,
+    Result,
+    Scorecard,
+    summarise,
+)
+from assist.qa.categorise import Category, CategoryRules, categorise
 from assist.qa.extract import find_amounts, find_dates
+
+if TYPE_CHECKING:
+    from assist.ruleset import RuleSet
 
 __all__ = ["Result", "Scorecard", "override", "score_call"]  # Result and Scorecard from card.py
 
@@ -20,6 +31,7 @@ class _Ctx:
     call: CallData
     cat: Category
     card: CardRules
+    categories: CategoryRules
 
     def has(self, turn: Turn, phrase_cat: str) -> bool:
         return self.card.phrases.any(turn.norm, phrase_cat)
@@ -48,7 +60,7 @@ class _Ctx:
 
     def title(self, code: str | None) -> Mapping[str, str] | str:
         """A category code's title per language (the code itself when it has none)."""
-        return default_rules().titles.get(code or "", str(code))
+        return self.categories.titles.get(code or "", str(code))
 
     def term_list(self, codes: list[str]) -> dict[str, str]:
         """The terms named by `codes`, comma-separated, per language."""
@@ -57,19 +69,24 @@ class _Ctx:
 
 
 def _outcome_codes(ctx: _Ctx, turn: Turn) -> set[str]:
-    rules = default_rules()
+    rules = ctx.categories
     return {c for c in rules.outcomes.phrases
             if rules.speakers[c] in (turn.speaker, "any") and rules.outcomes.any(turn.norm, c)}
 
 
-Check = Callable[[_Ctx, Mapping[str, Any]], tuple[Result, Reason, tuple[Quote, ...]]]
+@dataclass(frozen=True)
+class Check:
+    """A scorecard item's logic: `judge(ctx, params)` -> (result, why, evidence); `params` it reads."""
+
+    judge: Callable[[_Ctx, Mapping[str, Any]], tuple[Result, Reason, tuple[Quote, ...]]]
+    params: tuple[str, ...] = ()
 
 
 def _ev(*turns: Turn | None) -> tuple[Quote, ...]:
     return tuple(Quote.of(t) for t in turns if t is not None)
 
 
-def _a1(ctx: _Ctx, p: Mapping[str, Any]):
+def _greeting_self_id(ctx: _Ctx, p: Mapping[str, Any]):
     agent = ctx.call.of("agent")
     if not agent:
         return "na", ctx.why("agent_silent"), ()
@@ -79,7 +96,7 @@ def _a1(ctx: _Ctx, p: Mapping[str, Any]):
     return "fail", ctx.why("no_self_id", seconds=p["within_s"]), _ev(agent[0])
 
 
-def _a2(ctx: _Ctx, p: Mapping[str, Any]):
+def _verified_before_details(ctx: _Ctx, p: Mapping[str, Any]):
     if not ctx.rpc:
         return "na", ctx.why("not_rpc"), ()
     disclosed = ctx.agent("debt")
@@ -93,7 +110,7 @@ def _a2(ctx: _Ctx, p: Mapping[str, Any]):
     return "fail", why, _ev(*answered, disclosed[0] if disclosed else None)
 
 
-def _a3(ctx: _Ctx, p: Mapping[str, Any]):
+def _purpose_stated(ctx: _Ctx, p: Mapping[str, Any]):
     if not ctx.rpc:
         return "na", ctx.why("not_rpc"), ()
     t_rpc = ctx.cat.contact_cue.start if ctx.cat.contact_cue else ctx.call.turns[0].start
@@ -104,7 +121,7 @@ def _a3(ctx: _Ctx, p: Mapping[str, Any]):
     return "fail", ctx.why("no_purpose", seconds=p["within_s"]), ()
 
 
-def _b1(ctx: _Ctx, p: Mapping[str, Any]):
+def _open_question_first(ctx: _Ctx, p: Mapping[str, Any]):
     if not ctx.rpc:
         return "na", ctx.why("not_rpc"), ()
     offers = ctx.agent("option")
@@ -120,7 +137,7 @@ def _acknowledged(ctx: _Ctx, triggers: list[Turn], cats: tuple[str, ...], within
     return missed, answered
 
 
-def _b2(ctx: _Ctx, p: Mapping[str, Any]):
+def _explanation_acknowledged(ctx: _Ctx, p: Mapping[str, Any]):
     triggers = [t for t in ctx.outcomes("objection") if t.speaker == "debtor" and t.n_words >= p["min_words"]]
     if not triggers:
         return "na", ctx.why("no_explanation"), ()
@@ -130,7 +147,7 @@ def _b2(ctx: _Ctx, p: Mapping[str, Any]):
     return "pass", ctx.why("acknowledged"), _ev(triggers[0], answered[0])
 
 
-def _b3(ctx: _Ctx, p: Mapping[str, Any]):
+def _contact_details_confirmed(ctx: _Ctx, p: Mapping[str, Any]):
     if not ctx.rpc:
         return "na", ctx.why("not_rpc"), ()
     hits = ctx.agent("contact_details")
@@ -138,7 +155,7 @@ def _b3(ctx: _Ctx, p: Mapping[str, Any]):
         "fail", ctx.why("contact_not_confirmed"), ())
 
 
-def _c1(ctx: _Ctx, p: Mapping[str, Any]):
+def _payment_requested(ctx: _Ctx, p: Mapping[str, Any]):
     if not ctx.rpc:
         return "na", ctx.why("not_rpc"), ()
     if ctx.any_outcome("legal_stop"):
@@ -151,7 +168,7 @@ def _c1(ctx: _Ctx, p: Mapping[str, Any]):
         "fail", ctx.why("never_asked"), ())
 
 
-def _c2(ctx: _Ctx, p: Mapping[str, Any]):
+def _options_offered(ctx: _Ctx, p: Mapping[str, Any]):
     if not ctx.rpc or ctx.any_outcome("legal_stop"):
         return "na", ctx.why("no_negotiation"), ()
     if ctx.any_outcome("vulnerable"):
@@ -166,7 +183,7 @@ def _c2(ctx: _Ctx, p: Mapping[str, Any]):
     return "fail", ctx.why("no_option"), _ev(first)
 
 
-def _c3(ctx: _Ctx, p: Mapping[str, Any]):
+def _commitment_secured(ctx: _Ctx, p: Mapping[str, Any]):
     if not ctx.rpc or ctx.any_outcome("legal_stop"):
         return "na", ctx.why("no_commitment_due"), ()
     if paid := ctx.cat.get("paid_in_full"):
@@ -181,7 +198,8 @@ def _c3(ctx: _Ctx, p: Mapping[str, Any]):
             missing = [k for k in ("amount", "date", "method") if not o.details.get(k)]
             if not missing:
                 d = o.details
-                return "pass", ctx.why("commitment", outcome=ctx.title(o.code), amount=f"{d['amount']:g} {d.get('currency') or ''}".strip(),
+                amount = f"{d['amount']:g} {d.get('currency') or ''}".strip()
+                return "pass", ctx.why("commitment", outcome=ctx.title(o.code), amount=amount,
                                       date=d.get("date") or d["date_text"], method=ctx.title(d["method"])), (quote,)
             if missing_best is None or len(missing) < len(missing_best):
                 missing_best = missing
@@ -190,7 +208,7 @@ def _c3(ctx: _Ctx, p: Mapping[str, Any]):
     return "fail", ctx.why("no_commitment"), ()
 
 
-def _c4(ctx: _Ctx, p: Mapping[str, Any]):
+def _objections_handled(ctx: _Ctx, p: Mapping[str, Any]):
     objections = [t for t in ctx.outcomes("objection") if t.speaker == "debtor"]
     if not objections:
         return "na", ctx.why("no_objection"), ()
@@ -205,7 +223,7 @@ def _c4(ctx: _Ctx, p: Mapping[str, Any]):
     return "pass", ctx.why("objections_answered"), _ev(objections[0], answered[0])
 
 
-def _d1(ctx: _Ctx, p: Mapping[str, Any]):
+def _empathy_shown(ctx: _Ctx, p: Mapping[str, Any]):
     negative_at = [float(e["start"]) if "start" in e else float(e.get("t", 0)) for e in ctx.call.events_of("sentiment")
                    if e.get("speaker") == "debtor" and float(e.get("score", 0)) <= p["negative_sentiment_below"]]
     triggers = [t for t in ctx.call.of("debtor")
@@ -218,7 +236,7 @@ def _d1(ctx: _Ctx, p: Mapping[str, Any]):
     return "pass", ctx.why("empathy"), _ev(triggers[0], answered[0])
 
 
-def _d2(ctx: _Ctx, p: Mapping[str, Any]):
+def _no_interrupting(ctx: _Ctx, p: Mapping[str, Any]):
     debtor = ctx.call.of("debtor")
     if not debtor or not ctx.call.of("agent"):
         return "na", ctx.why("one_side"), ()
@@ -229,7 +247,7 @@ def _d2(ctx: _Ctx, p: Mapping[str, Any]):
     return result, ctx.why("interruptions", n=len(cuts), allowed=allowed), _ev(*cuts[:3])
 
 
-def _d3(ctx: _Ctx, p: Mapping[str, Any]):
+def _talk_share_in_band(ctx: _Ctx, p: Mapping[str, Any]):
     agent = sum(t.end - t.start for t in ctx.call.of("agent"))
     total = agent + sum(t.end - t.start for t in ctx.call.of("debtor"))
     if total < p["min_speech_s"] or not ctx.rpc:
@@ -239,7 +257,7 @@ def _d3(ctx: _Ctx, p: Mapping[str, Any]):
     return result, ctx.why("talk_share", share=share, low=p["low"], high=p["high"]), ()
 
 
-def _d4(ctx: _Ctx, p: Mapping[str, Any]):
+def _style_in_band(ctx: _Ctx, p: Mapping[str, Any]):
     styles = ctx.call.events_of("style")
     if not styles:
         return "na", ctx.why("no_style"), ()
@@ -251,7 +269,7 @@ def _d4(ctx: _Ctx, p: Mapping[str, Any]):
     return result, ctx.why("style_in_band", fraction=balanced), ()
 
 
-def _d5(ctx: _Ctx, p: Mapping[str, Any]):
+def _understanding_checked(ctx: _Ctx, p: Mapping[str, Any]):
     if not ctx.rpc:
         return "na", ctx.why("not_rpc"), ()
     hits = ctx.agent("check_understanding")
@@ -259,7 +277,7 @@ def _d5(ctx: _Ctx, p: Mapping[str, Any]):
         "fail", ctx.why("never_checked_understanding"), ())
 
 
-def _e1(ctx: _Ctx, p: Mapping[str, Any]):
+def _terms_recapped(ctx: _Ctx, p: Mapping[str, Any]):
     if not ctx.any_outcome("agreement"):
         return "na", ctx.why("no_agreement"), ()
     ref = ctx.call.started_at.date() if ctx.call.started_at else None
@@ -273,7 +291,7 @@ def _e1(ctx: _Ctx, p: Mapping[str, Any]):
     return "fail", ctx.why("no_recap"), ()
 
 
-def _e2(ctx: _Ctx, p: Mapping[str, Any]):
+def _next_steps_given(ctx: _Ctx, p: Mapping[str, Any]):
     if not ctx.rpc:
         return "na", ctx.why("not_rpc"), ()
     hits = ctx.agent("next_steps")
@@ -281,7 +299,7 @@ def _e2(ctx: _Ctx, p: Mapping[str, Any]):
         "fail", ctx.why("no_next_steps"), ())
 
 
-def _e3(ctx: _Ctx, p: Mapping[str, Any]):
+def _disposition_matches(ctx: _Ctx, p: Mapping[str, Any]):
     disposition = ctx.call.metadata.get("disposition")
     if not disposition:
         return "na", ctx.why("no_disposition"), ()
@@ -289,8 +307,9 @@ def _e3(ctx: _Ctx, p: Mapping[str, Any]):
     return result, ctx.why("disposition", disposition=ctx.title(disposition), category=ctx.title(ctx.cat.primary)), ()
 
 
-def _f1(ctx: _Ctx, p: Mapping[str, Any]):
-    disclosures = [t for t in ctx.call.turns if t.speaker == "debtor" and _outcome_codes(ctx, t) & ctx.card.groups["vulnerable"]]
+def _vulnerability_handled(ctx: _Ctx, p: Mapping[str, Any]):
+    vulnerable = ctx.card.groups["vulnerable"]
+    disclosures = [t for t in ctx.call.turns if t.speaker == "debtor" and _outcome_codes(ctx, t) & vulnerable]
     if not disclosures:
         return "na", ctx.why("no_vulnerability"), ()
     first = disclosures[0]
@@ -304,10 +323,27 @@ def _f1(ctx: _Ctx, p: Mapping[str, Any]):
 
 
 CHECKS: Mapping[str, Check] = {
-    "A1": _a1, "A2": _a2, "A3": _a3, "B1": _b1, "B2": _b2, "B3": _b3, "C1": _c1, "C2": _c2, "C3": _c3,
-    "C4": _c4, "D1": _d1, "D2": _d2, "D3": _d3, "D4": _d4, "D5": _d5, "E1": _e1, "E2": _e2, "E3": _e3,
-    "F1": _f1,
+    "greeting_self_id": Check(_greeting_self_id, ("within_s",)),
+    "verified_before_details": Check(_verified_before_details, ("min_prompts",)),
+    "purpose_stated": Check(_purpose_stated, ("within_s",)),
+    "open_question_first": Check(_open_question_first, ()),
+    "explanation_acknowledged": Check(_explanation_acknowledged, ("min_words", "within_turns")),
+    "contact_details_confirmed": Check(_contact_details_confirmed, ()),
+    "payment_requested": Check(_payment_requested, ()),
+    "options_offered": Check(_options_offered, ()),
+    "commitment_secured": Check(_commitment_secured, ()),
+    "objections_handled": Check(_objections_handled, ("within_turns",)),
+    "empathy_shown": Check(_empathy_shown, ("within_turns", "negative_sentiment_below")),
+    "no_interrupting": Check(_no_interrupting, ("max_per_5min", "min_overlap_s", "min_words")),
+    "talk_share_in_band": Check(_talk_share_in_band, ("low", "high", "min_speech_s")),
+    "style_in_band": Check(_style_in_band, ("min_balanced_fraction",)),
+    "understanding_checked": Check(_understanding_checked, ()),
+    "terms_recapped": Check(_terms_recapped, ("last_fraction",)),
+    "next_steps_given": Check(_next_steps_given, ()),
+    "disposition_matches": Check(_disposition_matches, ()),
+    "vulnerability_handled": Check(_vulnerability_handled, ()),
 }
+"""The checks a scorecard item may name (scorecard.yaml `check`), with the parameters each needs."""
 
 
 def _gate(call: CallData) -> list[ItemScore]:
@@ -319,24 +355,30 @@ def _gate(call: CallData) -> list[ItemScore]:
         ev = e.get("evidence")
         quote = (Quote(ev["speaker"], ev["quote"], float(ev["start"]), float(ev["end"])),) if ev else ()
         why = f"{e.get('rule_id')}: {e.get('title', '')} ({e.get('citation', '')})"
-        gate.append(ItemScore(f"G{e.get('seq', len(gate) + 1)}", "gate", str(e.get("title", e.get("rule_id"))), 0.0, "fail", why, quote))
+        title = str(e.get("title", e.get("rule_id")))
+        gate.append(ItemScore(f"G{e.get('seq', len(gate) + 1)}", "gate", title, 0.0, "fail", why, quote))
     return gate
 
 
-def score_call(call: CallData, category: Category | None = None, card: CardRules | None = None) -> Scorecard:
-    """The scorecard of a stored call; a pure function of its turns, analysis events and metadata."""
-    card = card or default_card()
-    ctx = _Ctx(call, category or categorise(call), card)
+def score_call(call: CallData, category: Category | None = None, rules: RuleSet | None = None) -> Scorecard:
+    """The scorecard of a stored call by `rules`' scorecard (default: the packaged rules); a pure function
+    of its turns, analysis events and metadata."""
+    if rules is None:
+        from assist.ruleset import packaged_rules
+
+        rules = packaged_rules()
+    card = rules.card
+    ctx = _Ctx(call, category or categorise(call, rules.category_rules), card, rules.category_rules)
     items = []
     medium = "voice" if call.metadata.get("channel", "voice") == "voice" else "text"
     for item_id, spec in card.items.items():
-        if medium in spec.get("channels", ("voice", "text")):
-            result, why, evidence = CHECKS[item_id](ctx, spec)
+        if medium in spec.channels:
+            result, why, evidence = CHECKS[spec.check].judge(ctx, spec.params)
         else:  # talk time, interruptions, style from audio: nothing to measure in writing
             result, why, evidence = "na", ctx.why("voice_only"), ()
         titles = card.titles[item_id]
         title = titles.get(call.language) or titles["en"]
-        items.append(ItemScore(item_id, spec["section"], title, float(spec["points"]), result,
+        items.append(ItemScore(item_id, spec.section, title, spec.points, result,
                                in_language(why, call.language), evidence, titles, why.text))
     return summarise(items, _gate(call), card.bands, card.section_titles)
 

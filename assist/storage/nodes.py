@@ -14,12 +14,16 @@ import os
 import socket
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from assist.storage import repository as repo
 from assist.storage.tables import Call, Node
+
+if TYPE_CHECKING:
+    from assist.ruleset import RuleSet
 
 OWN_REASON = "service stopped"
 """End reason of a call this node held before it restarted."""
@@ -59,8 +63,9 @@ def left_open(s: Session, node_id: str, own: bool) -> list[tuple[str, str | None
     return [(call_id, node) for call_id, node in s.execute(query)]
 
 
-def claim_and_score(s: Session, call_id: str, reason: str) -> bool:
-    """Mark the call interrupted and score it, if it is still active; False when another node was first."""
+def claim_and_score(s: Session, call_id: str, reason: str, rules: RuleSet | None = None) -> bool:
+    """Mark the call interrupted and score it (by `rules`), if it is still active; False when another node
+    was first."""
     claimed = s.execute(
         update(Call).where(Call.id == call_id, Call.status == "active")
         .values(status="interrupted", end_reason=reason, ended_at=datetime.now(UTC))
@@ -68,5 +73,5 @@ def claim_and_score(s: Session, call_id: str, reason: str) -> bool:
     ).rowcount
     if claimed != 1:
         return False
-    repo.score_and_store(s, call_id)
+    repo.score_and_store(s, call_id, rules)
     return True

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from assist.qa.calldata import CallData, Turn
 from assist.qa.categorise import Category, categorise
 from assist.qa.scorecard import Result, Scorecard, override, score_call
+from assist.storage import post_call
 from assist.storage.tables import Call, CallTag, Event, Override, QaResult, Utterance
 
 ANALYSIS_TYPES = ("compliance.warning", "prompt", "sentiment", "stress", "style", "abandon_risk")
@@ -66,12 +67,15 @@ def event_payloads(s: Session, call_id: str, since: int = 0) -> list[dict[str, A
 
 
 def load_call_data(s: Session, call_id: str) -> CallData:
-    """The stored call as the pure QA functions take it."""
+    """The stored call as the pure QA functions take it: its post-call transcript once one is done
+    (assist/post_call.py), else the live finals."""
     call = s.get_one(Call, call_id)
-    utts = s.scalars(select(Utterance).where(Utterance.call_id == call_id).order_by(Utterance.start, Utterance.seq))
     events = s.scalars(select(Event.payload).where(Event.call_id == call_id, Event.type.in_(ANALYSIS_TYPES))
                        .order_by(Event.seq))
-    turns = tuple(Turn(u.speaker, u.start, u.end, u.text, u.language) for u in utts)
+    turns = post_call.turns(s, call_id)
+    if turns is None:
+        utts = s.scalars(select(Utterance).where(Utterance.call_id == call_id).order_by(Utterance.start, Utterance.seq))
+        turns = tuple(Turn(u.speaker, u.start, u.end, u.text, u.language) for u in utts)
     duration = call.duration or max((t.end for t in turns), default=0.0)
     return CallData(call.id, turns, tuple(events), dict(call.meta), utc(call.started_at), duration,
                     call.status == "interrupted")

@@ -264,3 +264,25 @@ class CoachingNote(Base):
     author: Mapped[str] = mapped_column(String(128))
     at: Mapped[datetime]
     text: Mapped[str] = mapped_column(Text)
+
+
+class PostCallTranscript(Base):
+    """A call's transcript made again from its recording after the call (assist/post_call.py), kept beside
+    the live finals (utterances). status: pending, running, done, failed or skipped (`reason` says why: a
+    code the QA page words); `utterances` are redacted like the live finals, with word timings; `settings`
+    the models, beam and segmentation used. `node_id`: the front end running it (a lost one's is redone)."""
+
+    __tablename__ = "post_call_transcripts"
+
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    reason: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[str | None] = mapped_column(Text)
+    node_id: Mapped[str | None] = mapped_column(String(128))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    utterances: Mapped[list[Any]] = mapped_column(default=list)
+    queued_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]

@@ -1,0 +1,145 @@
+"""One RuleSet: every rules file typed and validated at start-up; a broken copy names the file, the field
+and the problem (RuleSet.load, `recobra rules check`, the service refusing to start); a tenant's rules folder
+replaces the packaged files it holds."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from assist.app import create_app
+from assist.cli import app as cli
+from assist.languages import LANGUAGES
+from assist.ruleset import HEADS, PACKAGED, PACKS, SCHEMAS, RulesError, RuleSet, check_rules, packaged_rules
+from assist.settings import Settings
+
+Edit = Callable[[str], str]
+
+
+def test_every_packaged_file_has_a_schema_and_loads() -> None:
+    files = {p.relative_to(PACKAGED).as_posix() for p in PACKAGED.rglob("*") if p.is_file()}
+    assert files == {*SCHEMAS, *HEADS, *(f"{PACKS}/{j}.yaml" for j in ("us", "uk", "es", "mx", "co", "pe"))}
+    rules = packaged_rules()
+    assert set(rules.packs) == {"us", "uk", "es", "mx", "co", "pe"}
+    assert rules.eu_mode("es") and not rules.eu_mode("us") and not rules.eu_mode("mx")
+    assert {p.name for p in rules.heads.values()} == set(HEADS)
+    assert check_rules(PACKAGED) == []
+
+
+def _copy(tmp_path: Path, name: str, edit: Edit) -> Path:
+    """A tenant folder holding one edited copy of a packaged file."""
+    folder = tmp_path / "rules"
+    target = folder / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    text = (PACKAGED / name).read_text(encoding="utf-8")
+    edited = edit(text)
+    assert edited != text, "the edit did not apply"
+    target.write_text(edited, encoding="utf-8")
+    return folder
+
+
+def _sub(old: str, new: str) -> Edit:
+    return lambda text: text.replace(old, new, 1)
+
+
+BROKEN = [
+    ("style.yaml", _sub("window_s: 120", "windw_s: 120"), "style.yaml: windw_s: Extra inputs are not permitted"),
+    ("style.yaml", _sub("window_s: 120", "window_s: -5"), "style.yaml: window_s: Input should be greater than 0"),
+    ("prompts.yaml", _sub('es: ["Veamos qué le encaja.', 'fr: ["Veamos qué le encaja.'), "prompts.yaml: cards.0.say"),
+    ("stress.yaml", _sub("loudness_db:    {weight: 0.20, scale: 3.0}", "loudnes_db:    {weight: 0.20, scale: 3.0}"),
+     "stress.yaml: features.loudnes_db.[key]"),
+    ("abandon.yaml", _sub("i have to go, ", "yes, "), "abandon.yaml: exit_groups.hang_up.phrases.en.0: "
+     "Input should be a valid string"),
+    ("abandon.yaml", _sub("sentiment_low:   {weight: 0.10, from: -0.2, full: -0.8}",
+                          "sentiment_low:   {weight: 0.10, from: -0.2, full: -0.2}"),
+     "abandon.yaml: cues.sentiment_low: Value error, from and full must differ"),
+    ("categories.yaml", _sub("priority: [deceased,", "priority: [deceasd,"),
+     "categories.yaml: (top level): Value error, priority names codes that are not outcomes: ['deceasd']"),
+    ("summary.yaml", _sub('outcome: {en: "Outcome: {title}", es: "Resultado: {title}"}',
+                          'outcome: {en: "Outcome: {title}", sp: "Resultado: {title}"}'),
+     "summary.yaml: lines.outcome.es: Field required"),
+    ("scorecard.yaml", _sub("check: purpose_stated", "check: purpose_said"),
+     "scorecard.yaml: items.A3.check: unknown check 'purpose_said'"),
+    ("scorecard.yaml", _sub("within_s: 20}", "within_s: twenty}"),
+     "scorecard.yaml: items.A1.within_s: 'twenty' is not"),
+    ("scorecard.yaml", _sub("min_prompts: 2}", "}"), "scorecard.yaml: items.A2.min_prompts: verified_before_details "
+     "needs it"),
+    ("scorecard.yaml", _sub("vulnerable: [vulnerability, hardship_medical]", "vulnerable: [vulnerable]"),
+     "scorecard.yaml: groups.vulnerable: not outcomes of categories.yaml: ['vulnerable']"),
+    ("humanisation.yaml", _sub("items: [D5]", "items: [D9]"),
+     "humanisation.yaml: components.plain_language.items: not items of scorecard.yaml: ['D9']"),
+    ("metadata.yaml", _sub("  - debtor_state\n", "  - debtor state\n"), "metadata.yaml: keys.3: String should match"),
+    ("number_words.yaml", _sub('cuatro: "4"', 'cuatro: "cuatro"'), "number_words.yaml: digits.es.cuatro"),
+    ("account_rules.yaml", _sub('      "*": "Attorney representation on file"\n', ""),
+     "account_rules.yaml: rules.ACC-ATTY-01.citation: Value error, needs a '*' citation"),
+    ("wellbeing.yaml", _sub("long_call_s: 900.0", "long_call_s: 0"), "wellbeing.yaml: long_call_s: Input should be"),
+    ("reasons.yaml", _sub("style:", "styles:"), "reasons.yaml: style: Field required"),
+    ("intent.yaml", _sub("knn_weight:", "knn_wieght:"), "intent.yaml: knn_wieght: Extra inputs are not permitted"),
+    ("compliance/us.yaml", lambda t: re.sub(r"(id: US-THR-01\n(?:.*\n)*?\s+family: )\w+", r"\1jail", t, count=1),
+     "compliance/us.yaml: rule US-THR-01, field family: Value error, 'jail' is not one of"),
+    ("compliance/es.yaml", _sub("eu_mode: true", "eu_mode: sometimes"),
+     "compliance/es.yaml: field eu_mode: Input should be a valid boolean"),
+    ("style.yaml", _sub("bands:\n", "bands: [\n"), "style.yaml: (file): not valid YAML"),
+]
+
+
+@pytest.mark.parametrize(("name", "edit", "expected"), BROKEN, ids=[f"{n}-{i}" for i, (n, _, _) in enumerate(BROKEN)])
+def test_a_broken_file_is_named_with_its_field_and_problem(tmp_path: Path, name: str, edit: Edit,
+                                                           expected: str) -> None:
+    folder = _copy(tmp_path, name, edit)
+    with pytest.raises(RulesError) as err:
+        RuleSet.load(folder)
+    assert expected in str(err.value), str(err.value)
+    assert expected in "\n".join(map(str, check_rules(folder)))
+
+
+def test_a_pack_is_checked_against_the_intent_labels_of_the_same_folder(tmp_path: Path) -> None:
+    """A tenant that adds an agent family to its intent.yaml may use it in its packs."""
+    raw = yaml.safe_load((PACKAGED / "intent.yaml").read_text(encoding="utf-8"))
+    raw["heads"]["agent"]["labels"].append("jail")
+    folder = _copy(tmp_path, "compliance/us.yaml", BROKEN[19][1])
+    (folder / "intent.yaml").write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    assert check_rules(folder) == []
+
+
+def test_unknown_files_and_missing_folders_are_problems(tmp_path: Path) -> None:
+    folder = tmp_path / "rules"
+    folder.mkdir()
+    shutil.copy(PACKAGED / "style.yaml", folder / "stlye.yaml")
+    assert [(p.file, p.field) for p in check_rules(folder)] == [("stlye.yaml", "(file)")]
+    assert "not a folder" in str(check_rules(tmp_path / "nowhere")[0])
+
+
+def test_cli_checks_the_packaged_rules_and_a_broken_copy(tmp_path: Path) -> None:
+    runner = CliRunner()
+    ok = runner.invoke(cli, ["rules", "check", str(PACKAGED)])
+    assert ok.exit_code == 0 and ok.output.startswith("OK"), ok.output
+    folder = _copy(tmp_path, "scorecard.yaml", _sub("check: purpose_stated", "check: purpose_said"))
+    _copy(tmp_path, "summary.yaml", _sub('unknown: {en: "not said", es: "no indicado"}', 'unknown: {en: "not said"}'))
+    bad = runner.invoke(cli, ["rules", "check", str(folder)])
+    assert bad.exit_code == 1
+    assert "2 problem(s)" in bad.output
+    assert "scorecard.yaml: items.A3.check: unknown check 'purpose_said'" in bad.output
+    assert "summary.yaml: lines.unknown.es: Field required" in bad.output
+
+
+def test_the_service_does_not_start_on_broken_rules(tmp_path: Path) -> None:
+    folder = _copy(tmp_path, "stress.yaml", _sub("trend_window_s: 60.0", "trend_window_s: soon"))
+    with pytest.raises(RulesError, match=r"stress.yaml: trend_window_s: Input should be a valid number"):
+        create_app(Settings(rules_dir=folder, database_url=f"sqlite:///{tmp_path / 'r.db'}"))
+
+
+def test_languages_are_one_list() -> None:
+    """Every user-visible text has an entry in each of LANGUAGES; the settings default to them."""
+    from assist.analysis.wording import Words
+
+    assert tuple(Words.model_fields) == LANGUAGES
+    assert tuple(Settings().languages) == LANGUAGES
+    card = packaged_rules().scorecard
+    assert all(set(item.title.render()) == set(LANGUAGES) for item in card.items.values())
