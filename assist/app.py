@@ -73,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         interrupted = await app.state.recorder.recover_interrupted()
         if interrupted:
             log.warning("calls.interrupted", calls=interrupted)
+        await asyncio.to_thread(app.state.recordings.upload_spooled)  # recording_storage=s3: what a crash left
         check_sentiment_model(settings.embedding_model)
         if settings.inference_backend == "ray":
             from assist.distributed.ray_asr import RayAsrClient

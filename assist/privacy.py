@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict
 from assist.analysis.text import RULES_DIR
 from assist.spoken_numbers import spoken_as_digits
 
+
 def packaged(name: str) -> Any:
     """A packaged rules file, parsed (the service's RuleSet validates the same files at start-up)."""
     return yaml.safe_load((RULES_DIR / f"{name}.yaml").read_text(encoding="utf-8"))
@@ -98,7 +99,8 @@ def _card_spans(text: str) -> Iterable[tuple[int, int]]:
 
 
 _PLAIN = [
-    _Pattern("iban", re.compile(r"\b[A-Z]{2}\s?\d{2}(?:\s?[A-Z0-9]{4}){2,7}(?:\s?\d{1,3})?\b", re.IGNORECASE), _iban_ok),
+    _Pattern("iban", re.compile(r"\b[A-Z]{2}\s?\d{2}(?:\s?[A-Z0-9]{4}){2,7}(?:\s?\d{1,3})?\b", re.IGNORECASE),
+             _iban_ok),
     _Pattern("card", finder=_card_spans),
     _Pattern("curp", re.compile(r"\b[A-Z][AEIOUX][A-Z]{2}\d{6}[HM][A-Z]{5}[A-Z0-9]\d\b", re.IGNORECASE)),
     _Pattern("rfc", re.compile(r"\b[A-Z&Ñ]{3,4}\d{6}[A-Z0-9]{3}\b", re.IGNORECASE)),
@@ -185,6 +187,7 @@ class _Cued:
         self.amount_before = re.compile(rf"{rules.card_amounts.regex()}(?:\W+\w+){{0,3}}\W*$", re.IGNORECASE)
         month, year, year_end = r"(?:0?[1-9]|1[0-2])", r"(?P<y>(?:20)?\d{2})", r"(?![\d/.-]\d|\d)"
         joiner = rules.month_year_joiners.regex()
+        self.day_before = re.compile(rf"\d(?:st|nd|rd|th|º)?\s*(?:{joiner})?\s*$", re.IGNORECASE)
         self.patterns = [
             (cued("card", rf"\d(?:{_SEP}\d){{11,}}", r"(?!\d)"), "card", None),
             (cued("dni", rf"\d(?:{_SEP}\d){{6,7}}", rf"(?!\d)(?!{_SEP}(?-i:[A-Z])\b)"), "dni", None),
@@ -215,8 +218,7 @@ class _Cued:
 
     def _named_expiry(self, text: str, m: re.Match[str]) -> bool:
         """A month and year, not a whole date ("el 4 de abril de 2027", "April 4th of 2027" are dates)."""
-        return self._expiry(text, m) and not re.search(rf"\d(?:st|nd|rd|th|º)?\s*(?:{self.rules.month_year_joiners.regex()})?\s*$",
-                                                      text[:m.start("v")], re.IGNORECASE)
+        return self._expiry(text, m) and not self.day_before.search(text, 0, m.start("v"))
 
     def _card_part(self, text: str, m: re.Match[str]) -> bool:
         """6-11 digits after a card cue, unless said as an amount or a phone number ("card balance 125000")."""
@@ -267,17 +269,17 @@ class Redactor:
 
     def words(self, words: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """Word dicts (text/start/end...) with every word that overlaps a redacted span replaced."""
-        words = [dict(w) for w in words]
+        out = [dict(w) for w in words]
         joined, offsets = "", []
-        for w in words:
+        for w in out:
             start = len(joined) + (1 if joined else 0)
             joined = f"{joined} {w['text'].strip()}" if joined else w["text"].strip()
             offsets.append((start, len(joined)))
         for s, e, kind in self.spans(joined):
-            for w, (ws, we) in zip(words, offsets):
+            for w, (ws, we) in zip(out, offsets):
                 if ws < e and s < we:
                     w["text"] = f"[{kind.upper()}]"
-        return words
+        return out
 
     def payload(self, data: Any) -> Any:
         """An event payload with its transcript text, words and evidence quotes redacted."""
@@ -285,7 +287,7 @@ class Redactor:
             return [self.payload(x) for x in data]
         if not isinstance(data, dict):
             return data
-        out = {}
+        out: dict[str, Any] = {}
         for key, value in data.items():
             if key in ("text", "quote", "stable_text") and isinstance(value, str):
                 out[key] = self.text(value)

@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile as sf
@@ -49,7 +51,8 @@ class Span:
 def redacted_spans(words: Sequence[tuple[str, Word]], redactor: Redactor, margin: float) -> list[Span]:
     """The spans of the (speaker, word)s the transcript redactor replaces, widened by `margin`, overlapping
     ones merged (the speaker of a span is its first word's)."""
-    plain = [{"text": w.text, "start": w.start, "end": w.end, "speaker": who} for who, w in words]
+    plain: list[dict[str, Any]] = [{"text": w.text, "start": w.start, "end": w.end, "speaker": who}
+                                   for who, w in words]
     spans: list[Span] = []
     for word, out in zip(plain, redactor.words(plain)):
         if out["text"] == word["text"]:
@@ -208,7 +211,7 @@ class CallRecording:
             if not final:
                 self._drop_unsettled(block, base, settled)
             self._written += n
-            await self._run(lambda block=block: self._write(block))
+            await self._run(partial(self._write, block))
             if not final and self._upto() - self._written < self.policy.flush_s * SAMPLE_RATE:
                 break
 

@@ -18,6 +18,7 @@ from assist.recording import JOIN_S, CallRecording, RecordingPolicy
 from assist.sealed import SealedReader
 from assist.settings import Settings, recording_key_bytes
 from assist.storage.db import Database
+from assist.storage.recording_objects import RecordingFiles, set_location, upload_spooled
 from assist.storage.repository import utc
 from assist.storage.tables import Recording, RecordingPlay
 
@@ -31,6 +32,7 @@ class Recordings:
     def __init__(self, settings: Settings, db: Database) -> None:
         self.settings, self.db = settings, db
         self.root = settings.recordings_root
+        self.files = RecordingFiles(settings)
         self._tenants = {t.id: t for t in settings.tenants}
         self.redactor = Redactor(frozenset(settings.redact_kinds))
         self.policy = RecordingPolicy(hold_s=max(settings.recording_hold_s, settings.max_utterance_s + JOIN_S + 2.0),
@@ -92,13 +94,19 @@ class Recordings:
                     row = Recording(call_id=call_id, tenant=tenant, path=str(path), started_at=started)
                     s.add(row)
                 row.status, row.duration, row.redactions = status, duration, spans
+            if status in ("complete", "failed") and (location := self.files.keep(path, call_id)):
+                set_location(self.db, call_id, location)
 
         return CallRecording(call_id, path, key, self.redactor, self.policy, on_change)
 
     def reader(self, row: Recording) -> SealedReader:
-        """The sealed file of a stored recording (SealedError when it cannot be read)."""
+        """The sealed file or object of a stored recording (SealedError when it cannot be read)."""
         key = self.key(row.tenant)
-        return SealedReader(Path(row.path), key if key and len(key) == 32 else b"\0" * 32, row.call_id)
+        return self.files.reader(row.path, key if key and len(key) == 32 else b"\0" * 32, row.call_id)
+
+    def upload_spooled(self) -> list[str]:
+        """With a bucket: upload what calls no longer live left in the spool (run at start-up)."""
+        return upload_spooled(self.db, self.files)
 
     def retention_days(self, tenant: str | None) -> int:
         entry = self._tenants.get(tenant) if tenant is not None else None
@@ -117,7 +125,7 @@ class Recordings:
                 purged.append(row.call_id)
                 if dry_run:
                     continue
-                Path(row.path).unlink(missing_ok=True)
+                self.files.delete(row.path)
                 row.status, row.purged_at = "purged", now
                 log.info("recording.purged", call_id=row.call_id, tenant=row.tenant, retention_days=days)
         return purged

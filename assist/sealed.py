@@ -36,6 +36,47 @@ def _nonce(prefix: bytes, index: int) -> bytes:
     return prefix + struct.pack(">I", index)
 
 
+HEADER_SIZE = len(MAGIC) + _PREFIX
+
+
+def check_header(header: bytes) -> None:
+    """SealedError unless `header` (the file's first bytes) starts a sealed file."""
+    if not header.startswith(MAGIC) or len(header) < HEADER_SIZE:
+        raise SealedError("not a sealed recording")
+
+
+Records = list[tuple[int, int, int]]
+"""(plaintext offset, file offset of the ciphertext, ciphertext length) of each record."""
+
+
+def records_of(lengths: list[int]) -> tuple[Records, int, int]:
+    """The records of a sealed file whose length fields are `lengths`, its plaintext size and its file size."""
+    records: Records = []
+    pos, plain = HEADER_SIZE, 0
+    for length in lengths:
+        records.append((plain, pos + _LEN.size, length))
+        plain += length - _TAG
+        pos += _LEN.size + length
+    return records, plain, pos
+
+
+def layout(path: Path) -> tuple[bytes, list[int]]:
+    """A sealed file's header and the length field of each whole record."""
+    lengths: list[int] = []
+    with open(path, "rb") as f:
+        header = f.read(HEADER_SIZE)
+        check_header(header)
+        size, pos = os.fstat(f.fileno()).st_size, HEADER_SIZE
+        while pos + _LEN.size <= size:
+            f.seek(pos)
+            (length,) = _LEN.unpack(f.read(_LEN.size))
+            if length < _TAG or length > MAX_RECORD or pos + _LEN.size + length > size:
+                break  # a record cut short by a crash: the file ends before it
+            lengths.append(length)
+            pos += _LEN.size + length
+    return header, lengths
+
+
 class SealedWriter:
     """Appends sealed records to a new file (fsync'd per record: what returned is on disk)."""
 
@@ -72,8 +113,7 @@ class SealedReader:
 
     def __init__(self, path: Path, key: bytes, name: str) -> None:
         self.path, self._aes, self._name = path, AESGCM(key), name
-        self._records: list[tuple[int, int, int]] = []
-        """(plaintext offset, file offset of the ciphertext, ciphertext length) of each record."""
+        self._records: Records = []
         self.complete = False
         try:
             self._scan()
@@ -83,24 +123,22 @@ class SealedReader:
             self._decrypt(0)
 
     def _scan(self) -> None:
-        with open(self.path, "rb") as f:
-            self._header = f.read(len(MAGIC) + _PREFIX)
-            if not self._header.startswith(MAGIC) or len(self._header) < len(MAGIC) + _PREFIX:
-                raise SealedError("not a sealed recording")
-            size, pos, plain = os.fstat(f.fileno()).st_size, len(self._header), 0
-            while pos + _LEN.size <= size:
-                f.seek(pos)
-                (length,) = _LEN.unpack(f.read(_LEN.size))
-                if length < _TAG or length > MAX_RECORD or pos + _LEN.size + length > size:
-                    break  # a record cut short by a crash: the file ends before it
-                self._records.append((plain, pos + _LEN.size, length))
-                plain += length - _TAG
-                pos += _LEN.size + length
-            self.size = plain
+        self._header, self._records, self.size = self._layout()
         if self._records and self._records[-1][2] == _TAG:
             self.complete = self._try_last(len(self._records) - 1)
             if self.complete:
                 self._records.pop()
+
+    def _layout(self) -> tuple[bytes, Records, int]:
+        """Where the records lie (a subclass reads them from elsewhere, with `_read_at`)."""
+        header, lengths = layout(self.path)
+        records, size, _ = records_of(lengths)
+        return header, records, size
+
+    def _read_at(self, offset: int, length: int) -> bytes:
+        with open(self.path, "rb") as f:
+            f.seek(offset)
+            return f.read(length)
 
     def _try_last(self, index: int) -> bool:
         try:
@@ -111,9 +149,7 @@ class SealedReader:
 
     def _decrypt(self, index: int, last: bool = False) -> bytes:
         _, offset, length = self._records[index]
-        with open(self.path, "rb") as f:
-            f.seek(offset)
-            sealed = f.read(length)
+        sealed = self._read_at(offset, length)
         try:
             return self._aes.decrypt(_nonce(self._header[len(MAGIC):], index), sealed,
                                      _aad(self._header, self._name, index, last))

@@ -49,7 +49,8 @@ def test_words_and_payloads() -> None:
     words = [{"text": t, "start": i, "end": i + 1} for i, t in enumerate(["my", "cvv", "is", "1", "2", "3"])]
     out = Redactor().words(words)
     assert [w["text"] for w in out] == ["my", "cvv", "is", "[CVV]", "[CVV]", "[CVV]"]  # spoken digit by digit
-    words = [{"text": t, "start": i, "end": i + 1} for i, t in enumerate(["card", "4111", "1111", "1111", "1111", "thanks"])]
+    said = ["card", "4111", "1111", "1111", "1111", "thanks"]
+    words = [{"text": t, "start": i, "end": i + 1} for i, t in enumerate(said)]
     assert [w["text"] for w in Redactor().words(words)] == ["card"] + ["[CARD]"] * 4 + ["thanks"]
     payload = {"type": "compliance.warning", "evidence": {"quote": "SSN 123-45-6789", "start": 1.0}, "call_id": "c"}
     assert Redactor().payload(payload) == {"type": "compliance.warning", "call_id": "c",
