@@ -165,6 +165,7 @@ class Settings(BaseSettings):
     recording_margin_s: float = Field(0.3, description="Silence this much before and after a redacted number.")
     recording_hold_s: float = Field(
         22.0, description="Audio held in memory until the finals that may redact it are in (at least "
+        "max_utterance_s + 7 s: a final is read with those of the 5 s before it).")
     recording_storage: Literal["local", "s3"] = Field(
         "local", description="Where finished recordings are kept: local (recordings_dir) or s3 (an S3-compatible "
         "bucket: a live call is spooled in recordings_dir, uploaded when it ends; README 'Recordings in S3').")
@@ -174,7 +175,6 @@ class Settings(BaseSettings):
     recording_s3_region: str | None = None
     recording_s3_access_key_id: str | None = Field(None, description="Unset: boto3's own chain (env, role...).")
     recording_s3_secret_access_key: SecretStr | None = None
-        "max_utterance_s + 7 s: a final is read with those of the 5 s before it).")
 
     # Analysis
     jurisdiction: str = "us"
