@@ -260,14 +260,22 @@ class Redactor:
                     found.append((s, e, p.kind))
         return sorted(found)
 
-    def text(self, text: str) -> str:
+    def after(self, context: str, text: str) -> list[tuple[int, int, str]]:
+        """The spans of `text` read after `context` (what was said just before it, e.g. the question whose cue
+        names the number: "the security code?" - "seven three seven"), clipped to `text`."""
+        if not context:
+            return self.spans(text)
+        offset = len(context) + 1
+        return [(max(s - offset, 0), e - offset, kind) for s, e, kind in self.spans(f"{context} {text}") if e > offset]
+
+    def text(self, text: str, context: str = "") -> str:
         out, last = [], 0
-        for s, e, kind in self.spans(text):
+        for s, e, kind in self.after(context, text):
             out += [text[last:s], f"[{kind.upper()}]"]
             last = e
         return "".join(out) + text[last:]
 
-    def words(self, words: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    def words(self, words: Iterable[Mapping[str, Any]], context: str = "") -> list[dict[str, Any]]:
         """Word dicts (text/start/end...) with every word that overlaps a redacted span replaced."""
         out = [dict(w) for w in words]
         joined, offsets = "", []
@@ -275,14 +283,15 @@ class Redactor:
             start = len(joined) + (1 if joined else 0)
             joined = f"{joined} {w['text'].strip()}" if joined else w["text"].strip()
             offsets.append((start, len(joined)))
-        for s, e, kind in self.spans(joined):
+        for s, e, kind in self.after(context, joined):
             for w, (ws, we) in zip(out, offsets):
                 if ws < e and s < we:
                     w["text"] = f"[{kind.upper()}]"
         return out
 
-    def payload(self, data: Any) -> Any:
-        """An event payload with its transcript text, words and evidence quotes redacted."""
+    def payload(self, data: Any, context: str = "") -> Any:
+        """An event payload with its transcript text, words and evidence quotes redacted; a transcript's
+        text and words read after `context`."""
         if isinstance(data, list):
             return [self.payload(x) for x in data]
         if not isinstance(data, dict):
@@ -290,12 +299,34 @@ class Redactor:
         out: dict[str, Any] = {}
         for key, value in data.items():
             if key in ("text", "quote", "stable_text") and isinstance(value, str):
-                out[key] = self.text(value)
+                out[key] = self.text(value, context if key != "quote" else "")
             elif key == "words" and isinstance(value, list):
-                out[key] = self.words(value)
+                out[key] = self.words(value, context)
             else:
                 out[key] = self.payload(value)
         return out
+
+
+JOIN_S = 5.0
+"""Finals (either speaker) that ended this soon before a final are read with it: a number said in two
+breaths, or an answer whose cue was in the question ("the security code?" - "seven three seven")."""
+
+
+class SaidBefore:
+    """The finals of each live call's last JOIN_S seconds, both speakers (unredacted, in memory only): what
+    a final is redacted after."""
+
+    def __init__(self) -> None:
+        self._recent: dict[str, list[tuple[float, str]]] = {}
+
+    def context(self, call_id: str, start: float, end: float, text: str) -> str:
+        """The text of the finals that ended less than JOIN_S before `start`, oldest first; notes this one."""
+        recent = [(e, t) for e, t in self._recent.get(call_id, []) if e > start - JOIN_S]
+        self._recent[call_id] = [*recent, (end, text)]
+        return " ".join(t for _, t in recent)
+
+    def forget(self, call_id: str) -> None:
+        self._recent.pop(call_id, None)
 
 
 @dataclass(frozen=True)

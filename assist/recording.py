@@ -21,7 +21,7 @@ import numpy as np
 import soundfile as sf
 import structlog
 
-from assist.privacy import Redactor
+from assist.privacy import JOIN_S, Redactor
 from assist.sealed import SealedWriter
 from streaming.types import SAMPLE_RATE, AudioFrame, Speaker, Word
 
@@ -33,9 +33,6 @@ MAX_BLOCK_S = 30
 VORBIS_LEVEL = 0.0
 """Vorbis compression level, 0.0 = best quality: the post-call transcript is made from this file (the default
 level cost tiny.en 7 WER points on FLEURS English, level 0.0 none; assist/post_call.py)."""
-JOIN_S = 5.0
-"""Finals (either speaker) that ended this soon before a final are read with it: a number said in two
-breaths, or an answer whose cue was in the question ("the security code?" - "seven three seven")."""
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ from typing import Any, TypeVar
 import structlog
 from sqlalchemy.orm import Session
 
-from assist.events import CallEnded, CallStarted, EventBase, TranscriptPartial
-from assist.privacy import Redactor
+from assist.events import CallEnded, CallStarted, EventBase, TranscriptFinal, TranscriptPartial
+from assist.privacy import Redactor, SaidBefore
 from assist.storage import nodes
 from assist.storage import repository as repo
 from assist.storage.db import DEFAULT_URL, Database
@@ -43,6 +43,7 @@ class Recorder:
     ) -> None:
         self.database_url = database_url
         self.redactor = redactor or Redactor()
+        self._said = SaidBefore()
         self.node_id = node_id or nodes.default_node_id()
         self.heartbeat_s = heartbeat_s
         self.node_ttl_s = node_ttl_s
@@ -101,7 +102,11 @@ class Recorder:
             log.warning("calls.recovered", node=self.node_id, calls=recovered)
 
     def _payload(self, event: EventBase) -> dict[str, Any]:
-        payload = self.redactor.payload(event.model_dump(mode="json"))
+        """The event as stored: redacted (a final read after the finals just before it), interims' digits masked."""
+        context = ""
+        if isinstance(event, TranscriptFinal):
+            context = self._said.context(event.call_id, event.start, event.end, event.text)
+        payload = self.redactor.payload(event.model_dump(mode="json"), context)
         if isinstance(event, TranscriptPartial):  # an interim may hold half a number no detector can classify
             for key in ("text", "stable_text"):
                 payload[key] = _DIGIT.sub("#", payload[key])
@@ -147,6 +152,7 @@ class Recorder:
     async def call_ended(self, event: CallEnded) -> dict[str, Any]:
         """Store the end, then score and categorise; returns {"scorecard": ..., "category": ...}."""
         payload = self._payload(event)
+        self._said.forget(event.call_id)
 
         def work(s: Session) -> dict[str, Any]:
             repo.ensure_call(s, event.call_id, event.at)
