@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from assist.analysis.fact_prompts import FactPromptBook
 from assist.analysis.intent import IntentConfig
 from assist.analysis.prompts import PromptFile
 from assist.analysis.rulepacks import RulePack, RulePackError, describe_pack_error
@@ -48,7 +49,7 @@ SCHEMAS: Mapping[str, type[BaseModel]] = {
     "abandon.yaml": AbandonRules, "categories.yaml": CategoryFile, "scorecard.yaml": ScorecardFile,
     "reasons.yaml": ReasonBook, "summary.yaml": SummaryRules, "wellbeing.yaml": WellbeingRules,
     "humanisation.yaml": HumanisationRules, "metadata.yaml": MetadataRules, "number_words.yaml": NumberWordsFile,
-    "account_rules.yaml": AccountRulesFile, "privacy.yaml": PrivacyRules,
+    "account_rules.yaml": AccountRulesFile, "privacy.yaml": PrivacyRules, "fact_prompts.yaml": FactPromptBook,
 }
 """Each rules file and its schema (intent.yaml first: the packs' families are checked against it)."""
 HEADS = ("intent_heads.npz", "sentiment_head.npz")
@@ -138,6 +139,7 @@ class RuleSet:
     number_words: NumberWordsFile
     account_rules: AccountRulesFile
     privacy: PrivacyRules
+    fact_prompts: FactPromptBook
     heads: Mapping[str, Path] = field(default_factory=dict)
 
     @classmethod
@@ -155,8 +157,7 @@ class RuleSet:
         for name in sorted(n for n in files if n.startswith(f"{PACKS}/")):
             packs[Path(name).stem], found = _validate(name, files[name], RulePack, context)
             problems += found
-        if all(models[k] is not None for k in ("scorecard", "categories", "summary", "humanisation")):
-            problems += _cross_checks(models)
+        problems += _cross_checks(models)
         if problems:
             raise RulesError(problems)
         heads = {name.removesuffix(".npz"): files[name] for name in HEADS}
@@ -191,11 +192,30 @@ class RuleSet:
 
 
 def _cross_checks(models: Mapping[str, Any]) -> list[Problem]:
-    """What one file says about another: scorecard checks and groups, humanisation items, summary codes."""
+    """What one file says about another: scorecard checks and groups, humanisation items, summary codes
+    (each checked when the files it reads are valid themselves)."""
+    card, categories = models["scorecard"], models["categories"]
+    problems = _card_checks(card) if card is not None else []
+    if categories is not None:
+        outcomes = set(categories.outcomes)
+        listed: list[tuple[str, str, list[str]]] = []
+        if card is not None:
+            listed += [("scorecard.yaml", f"groups.{g}", c) for g, c in card.groups.items()]
+        if models["summary"] is not None:
+            listed += [("summary.yaml", k, getattr(models["summary"], k)) for k in ("objections", "hardship")]
+        problems += [Problem(file, where, f"not outcomes of categories.yaml: {unknown}")
+                     for file, where, codes in listed if (unknown := sorted(set(codes) - outcomes))]
+    if card is not None and models["humanisation"] is not None:
+        problems += [Problem("humanisation.yaml", f"components.{name}.items", f"not items of scorecard.yaml: {unknown}")
+                     for name, component in models["humanisation"].components.items()
+                     if (unknown := sorted(set(component.items) - set(card.items)))]
+    return problems
+
+
+def _card_checks(card: ScorecardFile) -> list[Problem]:
+    """Each scorecard item names a known check and gives it exactly its numeric parameters."""
     from assist.qa.scorecard import CHECKS
 
-    card: ScorecardFile = models["scorecard"]
-    outcomes = set(models["categories"].outcomes)
     problems = []
     for item_id, item in card.items.items():
         check = CHECKS.get(item.check)
@@ -211,18 +231,6 @@ def _cross_checks(models: Mapping[str, Any]) -> list[Problem]:
                                         f"not a parameter of {item.check} ({', '.join(check.params) or 'none'})"))
             elif isinstance(value, bool) or not isinstance(value, int | float):
                 problems.append(Problem("scorecard.yaml", f"items.{item_id}.{param}", f"{value!r} is not a number"))
-    codes: list[tuple[str, str, list[str]]] = [
-        *(("scorecard.yaml", f"groups.{g}", c) for g, c in card.groups.items()),
-        ("summary.yaml", "objections", models["summary"].objections),
-        ("summary.yaml", "hardship", models["summary"].hardship),
-    ]
-    for file, where, listed in codes:
-        if unknown := sorted(set(listed) - outcomes):
-            problems.append(Problem(file, where, f"not outcomes of categories.yaml: {unknown}"))
-    for name, component in models["humanisation"].components.items():
-        if unknown := sorted(set(component.items) - set(card.items)):
-            problems.append(Problem("humanisation.yaml", f"components.{name}.items",
-                                    f"not items of scorecard.yaml: {unknown}"))
     return problems
 
 

@@ -51,7 +51,7 @@ def _sub(old: str, new: str) -> Edit:
 BROKEN = [
     ("style.yaml", _sub("window_s: 120", "windw_s: 120"), "style.yaml: windw_s: Extra inputs are not permitted"),
     ("style.yaml", _sub("window_s: 120", "window_s: -5"), "style.yaml: window_s: Input should be greater than 0"),
-    ("prompts.yaml", _sub('es: ["Veamos qué le encaja.', 'fr: ["Veamos qué le encaja.'), "prompts.yaml: cards.0.say"),
+    ("prompts.yaml", _sub('es: ["Veamos qué le encaja.', 'fr: ["Veamos qué le encaja.'), "prompts.yaml: cards.9.say.es: Field required"),
     ("stress.yaml", _sub("loudness_db:    {weight: 0.20, scale: 3.0}", "loudnes_db:    {weight: 0.20, scale: 3.0}"),
      "stress.yaml: features.loudnes_db.[key]"),
     ("abandon.yaml", _sub("i have to go, ", "yes, "), "abandon.yaml: exit_groups.hang_up.phrases.en.0: "

@@ -36,6 +36,7 @@ from assist.analysis.rulepacks import (
     GateRule,
     MustNotSayRule,
     MustSayRule,
+    RulePack,
     SequenceRule,
     TriggerRule,
     load_rule_pack,
@@ -113,11 +114,13 @@ def _after(hits: list[_Hit], trig: _Trigger) -> list[_Hit]:
 
 class ComplianceAnalyser:
     """Compliance warnings for one call. Paraphrases are matched through `embedder` (the process's shared
-    one unless given); `semantic=False` matches phrases only (no embedding model)."""
+    one unless given); `semantic=False` matches phrases only (no embedding model). `pack` is the call's
+    jurisdiction pack from the service's RuleSet (default: the packaged one)."""
 
-    def __init__(self, ctx: CallContext, semantic: bool = True, embedder: Embedder | None = None) -> None:
+    def __init__(self, ctx: CallContext, semantic: bool = True, embedder: Embedder | None = None,
+                 pack: RulePack | None = None) -> None:
         self.ctx = ctx
-        self.pack = load_rule_pack(ctx.jurisdiction or get_settings().jurisdiction)
+        self.pack = pack or load_rule_pack(ctx.jurisdiction or get_settings().jurisdiction)
         self.embedder = (embedder or shared_embedder()) if semantic else None
         self._heads: dict[str, IntentHead] = load_heads(self.embedder.model) if self.embedder else {}
         md = ctx.metadata
@@ -167,7 +170,7 @@ class ComplianceAnalyser:
         tokens = Tokens.from_utterance(utt)
         if not tokens.items:
             return events
-        found = phrase_index(self.pack.jurisdiction, langs).find(tokens)
+        found = phrase_index(self.pack, langs).find(tokens)
         negation = _Negation.of(tokens, found)
         hits = {k: [_Hit(utt.speaker, *tokens.quote(m.start, m.end), *negation.match(m)) for m in ms]
                 for k, ms in found.items()}
@@ -288,10 +291,10 @@ class ComplianceAnalyser:
             return _Hit(speaker, *tokens.quote(*spans[i]), False)
 
         if keys:
-            index = semantic_index(self.pack.jurisdiction, langs, embedder=embedder)
+            index = semantic_index(self.pack, langs, embedder=embedder)
             for key, sim in index.best(embeddings, set(keys), NEUTRAL, self.pack.semantic.margin).items():
                 if sim.similarity >= keys[key]:
-                    negative = phrase_is_negative(self.pack.jurisdiction, langs, sim.phrase)
+                    negative = phrase_is_negative(self.pack, langs, sim.phrase)
                     hits.setdefault(key, []).append(hit(sim.sentence, negative))
         raised = head.raised(embeddings) if families and head else {}
         for key, family in families.items():

@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import numpy as np
 import yaml
@@ -24,13 +24,13 @@ from assist.analysis.base import CallContext
 from assist.analysis.intent import IntentHead, load_heads
 from assist.analysis.text import RULES_DIR, contains_phrase, normalise
 from assist.events import EventBase, Evidence, PromptCard
+from assist.languages import LangTag, base_language
 from models.batching import Priority
 from models.embedding_worker import shared_embedder
 from models.embeddings import Embedder, cache_by_model
 from streaming.types import AudioFrame, Speaker, Utterance
 
 PROMPTS_PATH = RULES_DIR / "prompts.yaml"
-LangTag = Literal["en", "es", "es-ES", "es-MX", "es-CO", "es-PE"]
 _UNIT_SPLIT = re.compile(r"[.!?;,¿¡…]+")
 
 
@@ -102,6 +102,10 @@ class PromptFile(_Model):
         if dupes := sorted({i for i in ids if ids.count(i) > 1}):
             raise ValueError(f"duplicate card ids: {', '.join(dupes)}")
         return self
+
+    def __hash__(self) -> int:
+        """By identity: a card file keys its compiled index (card_index)."""
+        return id(self)
 
 
 def load_prompt_file(path: Path = PROMPTS_PATH) -> PromptFile:
@@ -190,15 +194,19 @@ def _units(text: str, min_words: int) -> list[str]:
     return [p for p in dict.fromkeys(parts) if len(p.split()) >= min_words]
 
 
-def card_index(path: Path = PROMPTS_PATH, embedder: Embedder | None = None) -> CardIndex:
-    """The compiled cards for `path`, built once per process and embedding model (by default the
-    process's shared embedder)."""
-    return _card_index(path, embedder=embedder or shared_embedder())
+def card_index(spec: PromptFile | None = None, embedder: Embedder | None = None) -> CardIndex:
+    """The compiled cards of `spec` (default: the packaged prompts.yaml), built once per process and
+    embedding model (by default the process's shared embedder)."""
+    if spec is None:
+        from assist.ruleset import packaged_rules
+
+        spec = packaged_rules().prompts
+    return _card_index(spec, embedder=embedder or shared_embedder())
 
 
 @cache_by_model
-def _card_index(path: Path, *, embedder: Embedder) -> CardIndex:
-    return CardIndex.build(load_prompt_file(path), embedder)
+def _card_index(spec: PromptFile, *, embedder: Embedder) -> CardIndex:
+    return CardIndex.build(spec, embedder)
 
 
 def _lookup(metadata: Mapping[str, Any], dotted: str) -> Any:
@@ -213,18 +221,19 @@ def _lookup(metadata: Mapping[str, Any], dotted: str) -> Any:
 class PromptAnalyser:
     """Pushes a PromptCard (in the call's language, with the debtor's words as evidence) when a debtor
     utterance, interim or final, matches a card; once per episode: a card fires again only after
-    `episode_gap_s` of call time without a hit for it."""
+    `episode_gap_s` of call time without a hit for it. `cards` come from the service's RuleSet (default:
+    the packaged prompts.yaml)."""
 
-    def __init__(self, ctx: CallContext, path: Path = PROMPTS_PATH, embedder: Embedder | None = None) -> None:
+    def __init__(self, ctx: CallContext, cards: PromptFile | None = None, embedder: Embedder | None = None) -> None:
         self.ctx = ctx
-        self.path = path
+        self.cards = cards
         self.embedder = embedder or shared_embedder()
         self._last_hit: dict[str, float] = {}
 
     def on_utterance(self, utt: Utterance) -> list[EventBase]:
         if utt.speaker is not Speaker.DEBTOR or not utt.text.strip():
             return []
-        index = card_index(self.path, self.embedder)  # built on first use, off the event loop
+        index = card_index(self.cards, self.embedder)  # built on first use, off the event loop
         found = index.match(utt.text, utt.final, self.embedder, self.ctx.call_id)
         if found is None:
             return []
@@ -238,7 +247,7 @@ class PromptAnalyser:
     @property
     def language(self) -> str:
         """The call's language now (it may be detected or switched during the call)."""
-        return "es" if self.ctx.language.startswith("es") else "en"
+        return base_language(self.ctx.language)
 
     def _event(self, found: CardMatch, utt: Utterance) -> PromptCard:
         card, lang = found.card, self.language

@@ -7,7 +7,7 @@ import contextlib
 import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
 from sqlalchemy.orm import Session
@@ -18,6 +18,9 @@ from assist.storage import nodes
 from assist.storage import repository as repo
 from assist.storage.db import DEFAULT_URL, Database
 from assist.storage.tables import Call
+
+if TYPE_CHECKING:
+    from assist.ruleset import RuleSet
 
 T = TypeVar("T")
 log = structlog.get_logger(__name__)
@@ -39,9 +42,11 @@ class Recorder:
 
     def __init__(
         self, database_url: str = DEFAULT_URL, redactor: Redactor | None = None, max_pending: int = 256,
-        node_id: str = "", heartbeat_s: float = 5.0, node_ttl_s: float = 30.0,
+        node_id: str = "", heartbeat_s: float = 5.0, node_ttl_s: float = 30.0, rules: RuleSet | None = None,
     ) -> None:
         self.database_url = database_url
+        self.rules = rules
+        """The rules calls are scored by (the service's RuleSet; None: the packaged rules)."""
         self.redactor = redactor or Redactor()
         self._said = SaidBefore()
         self.node_id = node_id or nodes.default_node_id()
@@ -158,7 +163,7 @@ class Recorder:
             repo.ensure_call(s, event.call_id, event.at)
             repo.add_event(s, event.call_id, payload)
             repo.end_call(s, event.call_id, "ended", event.reason, event.duration)
-            return repo.score_and_store(s, event.call_id)
+            return repo.score_and_store(s, event.call_id, self.rules)
 
         return await self._run(work)
 
@@ -180,7 +185,7 @@ class Recorder:
             reason = nodes.OWN_REASON if node in (None, self.node_id) else nodes.LOST_REASON
             try:
                 with self.db.session() as s:
-                    if nodes.claim_and_score(s, call_id, reason):
+                    if nodes.claim_and_score(s, call_id, reason, self.rules):
                         recovered.append(call_id)
             except Exception:  # one call that cannot be scored stays open; the others are recovered
                 log.exception("calls.recovery_failed", call_id=call_id, node=self.node_id)

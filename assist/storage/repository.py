@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, exists, select
 from sqlalchemy.orm import Session
@@ -15,6 +15,9 @@ from assist.qa.categorise import Category, categorise
 from assist.qa.scorecard import Result, Scorecard, override, score_call
 from assist.storage import post_call
 from assist.storage.tables import Call, CallTag, Event, Override, QaResult, Utterance
+
+if TYPE_CHECKING:
+    from assist.ruleset import RuleSet
 
 ANALYSIS_TYPES = ("compliance.warning", "prompt", "sentiment", "stress", "style", "abandon_risk")
 
@@ -108,19 +111,24 @@ def reviewed_results(s: Session, call_id: str) -> dict[str, Result]:
     return {item_id: result for item_id, result in rows}  # type: ignore[misc]
 
 
-def score_and_store(s: Session, call_id: str) -> dict[str, Any]:
-    """Categorise and score the stored call, save the result; returns {"scorecard", "category"}.
+def score_and_store(s: Session, call_id: str, rules: RuleSet | None = None) -> dict[str, Any]:
+    """Categorise and score the stored call by `rules` (the service's; default: the packaged ones), save the
+    result; returns {"scorecard", "category"}.
 
     Scoring again (a call that resumes, a recovered call, new rules) keeps reviewers' overrides:
     the latest override of every item still on the card is applied to the fresh automatic result.
     """
+    if rules is None:
+        from assist.ruleset import packaged_rules
+
+        rules = packaged_rules()
     data = load_call_data(s, call_id)
-    category = categorise(data)
-    card = score_call(data, category)
+    category = categorise(data, rules.category_rules)
+    card = score_call(data, category, rules)
     ids = {i.id for i in (*card.items, *card.gate)}
     for item_id, result in reviewed_results(s, call_id).items():
         if item_id in ids:
-            card = override(card, item_id, result)
+            card = override(card, item_id, result, rules.card.bands)
     _store_qa(s, s.get_one(Call, call_id), card, category)
     return {"scorecard": card.to_dict(), "category": category.to_dict()}
 
