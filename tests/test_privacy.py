@@ -136,6 +136,8 @@ def test_redacts_expiry_security_code_and_half_cards(text: str, expected: str) -
         "my credit card balance is 125000",
         "the card ending in 1234",
         "call the card company at 800 555 0100",
+        "a payment on my credit card. My account number is 500042221",  # natcs-dstc11 finance
+        "tengo la tarjeta asociada a la cuenta 50004222",
         "the offer expires in 30 days, on 12/15",
         "the offer expires April 27, 2027",
         "the payment expires on the 15th",
