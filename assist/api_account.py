@@ -34,7 +34,7 @@ from assist.analysis.fact_prompts import changed_cards, prompt_events
 from assist.auth import Principal, principal_of
 from assist.distributed.facts_relay import FactsRelay, RouteFailed
 from assist.event_session import EventSession
-from assist.events import AccountUpdated
+from assist.events import AccountUpdated, CallEnded
 from assist.ingest import CALL_ID
 from assist.storage.db import Database
 from assist.storage.tables import Call
@@ -139,7 +139,7 @@ def publish(session: EventSession, facts: dict[str, Any]) -> list[str]:
 def _open(session: EventSession) -> bool:
     """The session can still take events (its call has not ended)."""
     log_ = session.hub.calls.get(session.call_id)
-    return log_ is not None and log_.live and not any(e.type == "call.ended" for e in log_.events[-2:])
+    return log_ is not None and log_.live and not any(isinstance(e, CallEnded) for e in log_.events[-2:])
 
 
 def _live(state: Any, call_id: str) -> EventSession | None:

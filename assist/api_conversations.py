@@ -20,8 +20,7 @@ from assist.account import AccountFacts, dump
 from assist.analysis.base import CallContext
 from assist.analysis.pipeline import build_analysers
 from assist.analysis.rulepacks import PACKS_DIR
-from assist.api_account import publish
-from assist.auth import principal_of
+from assist.api_account import Writer, publish
 from assist.conversations import (
     ClosedAnswers,
     ConversationClosed,
@@ -35,7 +34,6 @@ from streaming.types import Speaker
 
 log = structlog.get_logger(__name__)
 router = APIRouter(tags=["conversations"])
-WRITERS = ("dev", "integration", "supervisor")
 ID_PATTERN = f"^{CALL_ID.pattern}$"
 NOT_FOUND = {404: {"description": "No such conversation (or another tenant's)"}}
 
@@ -130,8 +128,8 @@ def start_conversation(app: FastAPI, body: ConversationIn, tenant: str | None) -
     meta = state.account_desk.start_metadata(tenant, body.id, meta)
     eu_mode = settings.eu_mode if settings.eu_mode is not None else state.rules.eu_mode(body.jurisdiction)
     ctx = CallContext(body.id, body.language, body.jurisdiction, eu_mode, meta, channel=body.channel)
-    session = ConversationSession(ctx, state.hub, settings, build_analysers(ctx, state.embedder, state.rules), state.recorder,
-                                  state.metrics)
+    session = ConversationSession(ctx, state.hub, settings, build_analysers(ctx, state.embedder, state.rules),
+                                  state.recorder, state.metrics)
     state.account_desk.started(session, tenant)
     if body.account_facts is not None:
         publish(session, dump(body.account_facts))
@@ -140,11 +138,9 @@ def start_conversation(app: FastAPI, body: ConversationIn, tenant: str | None) -
 
 @router.post("/conversations", status_code=201,
              responses={409: {"description": "The id is already used"}, 503: {"description": "At capacity"}})
-async def open_conversation(body: ConversationIn, request: Request) -> dict[str, Any]:
+async def open_conversation(body: ConversationIn, request: Request, principal: Writer) -> dict[str, Any]:
     """Open a written conversation; its `call.started` carries the channel."""
-    principal, state = principal_of(request), request.app.state
-    if principal.role not in WRITERS:
-        raise HTTPException(403, "conversations are opened with the tenant's X-API-KEY or a supervisor token")
+    state = request.app.state
     registry = state.registry
     if registry.stopping:
         raise HTTPException(503, "service is stopping, try again later")

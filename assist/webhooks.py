@@ -21,11 +21,13 @@ import time
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from assist.events import AccountUpdated, CallEnded, EventBase, QaScore, TranscriptFinal
 from assist.live_promise import promise_so_far
@@ -89,6 +91,40 @@ def call_outcome(call_id: str, events: Iterable[EventBase]) -> dict[str, Any]:
     }
 
 
+ONCE_PER_CALL = ("call.completed", "promise_to_pay.captured")
+"""Kinds sent once per call: their event id follows from (tenant, call, kind), so a second write is refused."""
+
+
+def outcome_items(call_id: str, events: list[EventBase], promise_sent: bool = False) -> list[tuple[str, dict]]:
+    """The webhooks of an ended call: its promise to pay (unless one went out live) and call.completed."""
+    outcome = call_outcome(call_id, events)
+    kinds = (["promise_to_pay.captured"] if outcome["promise"] and not promise_sent else []) + ["call.completed"]
+    return [(k, outcome) for k in kinds]
+
+
+def deliveries(tenant: str, call_id: str | None, items: list[tuple[str, dict[str, Any]]]) -> list[WebhookDelivery]:
+    """Outbox rows for the items, due now."""
+    now = datetime.now(UTC)
+    rows = []
+    for event, data in items:
+        event_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"recobra:{tenant}:{call_id}:{event}")
+                       if call_id is not None and event in ONCE_PER_CALL else uuid.uuid4())
+        body = json.dumps({"id": event_id, "type": event, "created_at": now.isoformat(), "tenant": tenant,
+                           "data": data}, separators=(",", ":"), sort_keys=True)
+        rows.append(WebhookDelivery(id=event_id, tenant=tenant, call_id=call_id, event=event, body=body,
+                                    status="pending", attempts=0, created_at=now, queued_at=now, next_attempt_at=now))
+    return rows
+
+
+def add_once(s: Session, row: WebhookDelivery) -> bool:
+    """Add the row to the session's transaction unless the outbox has it already."""
+    if s.get(WebhookDelivery, row.id) is not None:
+        return False
+    s.add(row)
+    s.flush()
+    return True
+
+
 class Outbox:
     """The webhook outbox: `enqueue` rows, a worker delivers them; `close` waits for writes in flight."""
 
@@ -130,32 +166,29 @@ class Outbox:
         """Queue the outcome webhooks of a call this node held (from the hub's close listener)."""
         live = call_id in self._promised
         self._promised.discard(call_id)
-        if (target := self._target(tenant)) is None:
-            return
-        outcome = call_outcome(call_id, events)
-        kinds = (["promise_to_pay.captured"] if outcome["promise"] and not live else []) + ["call.completed"]
-        self._spawn(target.id, call_id, [(k, outcome) for k in kinds])
+        if (target := self._target(tenant)) is not None:
+            self._spawn(target.id, call_id, outcome_items(call_id, events, promise_sent=live))
 
     async def enqueue(self, tenant: str, call_id: str | None, items: list[tuple[str, dict[str, Any]]]) -> list[str]:
-        """Write webhooks to the outbox (one transaction); their event ids."""
-        now = datetime.now(UTC)
-        rows = []
-        for event, data in items:
-            event_id = str(uuid.uuid4())
-            body = json.dumps({"id": event_id, "type": event, "created_at": now.isoformat(), "tenant": tenant,
-                               "data": data}, separators=(",", ":"), sort_keys=True)
-            rows.append(WebhookDelivery(id=event_id, tenant=tenant, call_id=call_id, event=event, body=body,
-                                        status="pending", attempts=0, created_at=now, queued_at=now,
-                                        next_attempt_at=now))
+        """Write webhooks to the outbox, each in its own transaction; the event ids of those written (a call's
+        outcome already queued, e.g. by the node that recovered the call, is not queued again)."""
+        rows = deliveries(tenant, call_id, items)
 
-        def write() -> None:
-            with self.db.session() as s:
-                s.add_all(rows)
+        def write() -> list[str]:
+            written = []
+            for row in rows:
+                try:
+                    with self.db.session() as s:
+                        if add_once(s, row):
+                            written.append(row.id)
+                except IntegrityError:  # another node wrote the same outcome at the same moment
+                    pass
+            return written
 
-        await asyncio.to_thread(write)
-        log.info("webhook.queued", tenant=tenant, call_id=call_id, events=[e for e, _ in items])
+        written = await asyncio.to_thread(write)
+        log.info("webhook.queued", tenant=tenant, call_id=call_id, events=[r.event for r in rows if r.id in written])
         self._wake.set()
-        return [r.id for r in rows]
+        return written
 
     def wake(self) -> None:
         """Look for due deliveries now (a redelivery was asked for)."""
@@ -198,7 +231,7 @@ class Outbox:
                                 .where(WebhookDelivery.id == event_id, WebhookDelivery.attempts == attempts,
                                        WebhookDelivery.status == "pending")
                                 .values(attempts=attempts + 1, next_attempt_at=lease, last_attempt_at=now))
-                if won.rowcount == 1:
+                if cast(CursorResult, won).rowcount == 1:
                     row = s.get_one(WebhookDelivery, event_id)
                     claimed.append({"id": row.id, "tenant": row.tenant, "body": row.body, "attempts": attempts + 1,
                                     "queued_at": utc(row.queued_at), "event": row.event})

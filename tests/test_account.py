@@ -14,7 +14,7 @@ import pytest
 import websockets
 
 from assist.account import AccountFacts, apply_to_context, describe_changes, dump, merge_patch
-from assist.analysis.account_facts import AccountFactsAnalyser
+from assist.analysis.account_facts import AccountFactsAnalyser, account_rules
 from assist.analysis.base import CallContext
 from models.tts import load_voice
 from streaming.protocols.plain import plain_messages
@@ -242,3 +242,14 @@ def test_a_spoken_amount_that_differs_from_the_facts_is_warned_live(service):
     warnings = [e for e in log_of(service, "acct-3") if e.get("rule_id") == "ACC-AMT-01"]
     assert warnings and warnings[0]["title"] == "Amount owed stated (400.00 USD) differs from the account (250.00 USD)"
     assert warnings[0]["citation"].startswith("15 USC 1692e(2)(A)")
+
+
+def test_non_us_citations_are_marked_unless_the_domain_notes_source_them():
+    """Outside the US a citation names its source (collections-domain.md) or says it needs checking."""
+    sourced = {"FCA CONC 7.14", "FCA CONC 7.15", "RGPD art. 21", "Mandato del acreedor (allowed_offers)"}  # the last: no law
+    for rule in account_rules().rules.values():
+        for jurisdiction, citation in rule.citation.items():
+            if jurisdiction in ("us", "*"):
+                continue
+            unmarked = [p.strip() for p in citation.split(";") if not p.strip().endswith("[verify]")]
+            assert set(unmarked) <= sourced, (rule.id, jurisdiction, unmarked)

@@ -25,7 +25,7 @@ class _Data(BaseModel):
 
 class NumberFormat(_Data):
     decimal: str = Field(min_length=1, max_length=1)
-    thousands: str = Field(max_length=1)
+    thousands: str = Field(min_length=1, max_length=1)
     date: str
 
 
@@ -70,7 +70,7 @@ class Locale:
 
     def number(self, value: float, decimals: int) -> str:
         text = f"{value:,.{decimals}f}"
-        return text.translate(str.maketrans({",": self.fmt.thousands, ".": self.fmt.decimal}))
+        return text.translate(str.maketrans(",.", self.fmt.thousands + self.fmt.decimal))
 
     def money(self, value: float, currency: str | None) -> str:
         return f"{self.number(value, 2)} {currency or ''}".strip()
@@ -128,8 +128,8 @@ def _plan_options(facts: Mapping[str, Any], loc: Locale) -> FactCard | None:
     if months is not None or least is not None:
         say.append(("term_instalment" if months and least else "term" if months else "instalment", params))
     if discount and balance:
-        settle = {"settle": loc.money(balance * (1 - discount / 100), currency), "balance": loc.money(balance, currency)}
-        say.append(("settle", {**params, **settle}))
+        settle = loc.money(balance * (1 - discount / 100), currency)
+        say.append(("settle", {**params, "settle": settle, "balance": loc.money(balance, currency)}))
     elif discount is not None:
         say.append(("discount", params))
     avoid = [(k, params) for k, v in (("term", months), ("instalment", least), ("discount", discount)) if v is not None]

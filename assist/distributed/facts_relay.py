@@ -20,7 +20,7 @@ import contextlib
 import json
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 import structlog
 from redis.asyncio import Redis
@@ -69,7 +69,7 @@ class FactsRelay:
 
     async def holder(self, call_id: str) -> str | None:
         """The node holding the live call, or None when no node does."""
-        return await self.redis.hget(self.live_key, call_id)
+        return cast(str | None, await self.redis.hget(self.live_key, call_id))
 
     async def forward(self, node: str, request: dict[str, Any]) -> tuple[int, Any]:
         """Send a request to `node` and wait for its (status, body); RouteFailed when none comes in time."""

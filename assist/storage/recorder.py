@@ -60,6 +60,8 @@ class Recorder:
         """Writes handed to the database thread and not yet committed (at most max_pending)."""
         self.peak_in_flight = 0
         self._db: Database | None = None
+        self.on_recovered: Callable[[Session, str, str], None] | None = None
+        """Called with (session, call id, end reason) in the transaction that claims a left-open call."""
 
     @property
     def db(self) -> Database:
@@ -186,6 +188,8 @@ class Recorder:
             try:
                 with self.db.session() as s:
                     if nodes.claim_and_score(s, call_id, reason, self.rules):
+                        if self.on_recovered is not None:
+                            self.on_recovered(s, call_id, reason)
                         recovered.append(call_id)
             except Exception:  # one call that cannot be scored stays open; the others are recovered
                 log.exception("calls.recovery_failed", call_id=call_id, node=self.node_id)
