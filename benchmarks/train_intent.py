@@ -29,7 +29,7 @@ from assist.analysis.rulepacks import MustNotSayRule, MustSayRule, SequenceRule,
 from benchmarks.compliance_eval import load_lines
 from models.embeddings import load_embedder
 
-C_GRID = (3.0, 10.0, 30.0, 100.0)
+C_GRID = (10.0, 30.0, 100.0, 300.0)
 FOLDS = 5
 Examples = list[tuple[str, str]]  # (text, label)
 

@@ -37,6 +37,8 @@ class _Model(BaseModel):
 
 class HeadSpec(_Model):
     threshold: float = Field(gt=0, le=1, description="Probability a sentence or clause needs to raise a label.")
+    thresholds: dict[Label, Annotated[float, Field(gt=0, le=1)]] = Field(
+        {}, description="Per-label thresholds that replace `threshold` (calibrated on the dev split).")
     labels: list[Label] = Field(min_length=1)
     negative_meaning: list[Label] = Field([], description="Labels stated with a negation: a negator does not clear them.")
 
@@ -48,11 +50,15 @@ class IntentConfig(_Model):
     hedges: Phrases = Field(description="Negators that keep a must-not-say warning, one severity lower.")
     conditionals: Phrases = Field(description="Words after which a negator belongs to a condition.")
     not_paying: Phrases = Field(description="Negations of paying: the reason for a threat, not a negation of it.")
+    trigger_negators: Phrases = Field(description="Words that, just before a card's trigger phrase, deny it.")
 
     @model_validator(mode="after")
     def _all_heads(self) -> IntentConfig:
         if missing := {"agent", "debtor", "prompts"} - set(self.heads):
             raise ValueError(f"missing heads: {sorted(missing)}")
+        for name, spec in self.heads.items():
+            if unknown := set(spec.thresholds) - set(spec.labels):
+                raise ValueError(f"head {name}: thresholds for unknown labels {sorted(unknown)}")
         return self
 
 
@@ -79,7 +85,7 @@ class IntentHead:
     labels: tuple[str, ...]  # labels[0] is NONE
     weights: np.ndarray  # (dim, len(labels))
     bias: np.ndarray  # (len(labels),)
-    threshold: float
+    threshold: float | np.ndarray  # one for every label, or (len(labels),) per label (index 0 unused)
     negative_meaning: frozenset[str] = frozenset()
     examples: np.ndarray | None = None  # (m, dim) embedded training examples, for the nearest-neighbour vote
     example_labels: np.ndarray | None = None  # (m,) label index of each example
@@ -107,21 +113,23 @@ class IntentHead:
         if not len(embeddings):
             return {}
         p = self.probabilities(embeddings)
+        limits = np.broadcast_to(self.threshold, (len(self.labels),))
         out: dict[str, list[int]] = {}
         for j, label in enumerate(self.labels[1:], start=1):
-            rows = np.flatnonzero(p[:, j] >= self.threshold)
+            rows = np.flatnonzero(p[:, j] >= limits[j])
             if len(rows):
                 out[label] = [int(i) for i in rows[np.argsort(-p[rows, j])]]
         return out
 
     def top(self, embeddings: np.ndarray) -> tuple[str, float, int] | None:
-        """The most probable non-NONE label over all sentences, if at or above the threshold:
+        """The most probable non-NONE label over all sentences, if at or above its threshold:
         (label, probability, sentence index)."""
         if not len(embeddings):
             return None
         p = self.probabilities(embeddings)[:, 1:]
         i, j = np.unravel_index(int(p.argmax()), p.shape)
-        return (self.labels[j + 1], float(p[i, j]), int(i)) if p[i, j] >= self.threshold else None
+        limit = np.broadcast_to(self.threshold, (len(self.labels),))[j + 1]
+        return (self.labels[j + 1], float(p[i, j]), int(i)) if p[i, j] >= limit else None
 
 
 Trained = tuple[list[str], np.ndarray, np.ndarray, np.ndarray, np.ndarray]
@@ -156,8 +164,9 @@ def load_heads(embedder: str, path: Path = HEADS_PATH) -> dict[str, IntentHead]:
             labels = tuple(str(x) for x in z[f"{name}.labels"])
             if labels != (NONE, *spec.labels):
                 raise ValueError(f"{path}: head {name} has labels {labels[1:]}, intent.yaml lists {spec.labels}")
+            limits = np.array([spec.threshold, *(spec.thresholds.get(label, spec.threshold) for label in spec.labels)])
             heads[name] = IntentHead(
-                labels, z[f"{name}.weights"], z[f"{name}.bias"], spec.threshold, frozenset(spec.negative_meaning),
+                labels, z[f"{name}.weights"], z[f"{name}.bias"], limits, frozenset(spec.negative_meaning),
                 z[f"{name}.examples"].astype(np.float32), z[f"{name}.example_labels"].astype(np.intp), config.knn_weight,
             )
     return heads

@@ -167,6 +167,16 @@ def is_negated(tokens: Tokens, match: Match, negators: Sequence[Match]) -> bool:
     )
 
 
+def negated_phrase(text: str, phrase: str, negators: frozenset[str], window: int) -> bool:
+    """`phrase` occurs in `text` (both normalised) only after a negator at most `window` words before it,
+    and carries none itself: "no tengo abogado" does not say "tengo abogado"; "i can't pay" keeps its own."""
+    toks, words = text.split(), phrase.split()
+    if not words or negators.intersection(words):
+        return False
+    starts = [i for i in range(len(toks) - len(words) + 1) if toks[i : i + len(words)] == words]
+    return bool(starts) and all(negators.intersection(toks[max(0, i - window) : i]) for i in starts)
+
+
 def outside_conditions(tokens: Tokens, negators: Sequence[Match], conditionals: Sequence[Match]) -> list[Match]:
     """The negators that do not belong to a condition in the same clause: "if you don't pay, we will
     sue you" threatens ("sí, no ..." is not one: the comma parts them)."""
