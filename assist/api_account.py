@@ -171,9 +171,10 @@ async def _hold(state: Any, key: Key, facts: dict[str, Any]) -> AccountOut:
     desk: FactsDesk = state.account_desk
     desk.hold(key, facts)
     log.info("account.waiting", call_id=key[1], tenant=key[0])
-    node = await desk.relay.hold(*key, facts) if desk.relay is not None else None
-    if node is not None and node != desk.relay.node_id:  # type: ignore[union-attr]
-        return await _forward(desk.relay, node, key[0], key[1], "put", facts)  # type: ignore[arg-type]
+    relay = desk.relay
+    node = await relay.hold(*key, facts) if relay is not None else None
+    if relay is not None and node is not None and node != relay.node_id:
+        return await _forward(relay, node, key[0], key[1], "put", facts)
     if node is not None and (session := _live(state, key[1])) is not None:
         desk.started(session, key[0])
         return AccountOut(call_id=key[1], status="applied", facts=facts)
