@@ -4,6 +4,7 @@ import {
   $, api, bandBadge, fmtClock, fmtDateTime, fmtScore, gateText, h, label, pretty, resultBadge, resultLabel, RESULTS, say, showError,
 } from "./qa_util.js";
 import { renderHumanisation } from "./qa_humanisation.js";
+import { renderAfterCallSummary } from "./qa_summary.js";
 import { renderTranscriptSource, shownUtterances } from "./qa_transcript.js";
 
 const REVIEWER_KEY = "recobra.qa.reviewer";
@@ -44,6 +45,7 @@ export function renderDetail() {
   renderWarnings(d);
   renderScorecard(d);
   renderHumanisation(d.call.id);
+  renderAfterCallSummary(d.call.id, jumpTo);
   renderAudit(d.overrides);
   renderEvents(d.events);
   drawTranscript(d);
