@@ -116,6 +116,9 @@ class Settings(BaseSettings):
     vad_speech_pad_ms: int = 400
     max_utterance_s: float = 15.0
     partial_interval_s: float = 0.7
+    settle_pause_s: float = Field(0.2, description="A pause this long inside an utterance starts a final-quality "
+                                  "decode of the speech before it (assist/settling.py); 0 turns settling off.")
+    settle_min_s: float = Field(1.0, description="Audio since the last settled point that a pause may settle.")
 
     # Ingest limits
     max_calls: int = 64
@@ -162,10 +165,6 @@ class Settings(BaseSettings):
         None, description="Development mode: base64 of 32 bytes (tenants have their own); unset: a key file "
         "generated in recordings_dir.")
     recording_retention_days: int = Field(90, ge=1, description="Days a recording is kept before purge.")
-    recording_margin_s: float = Field(0.3, description="Silence this much before and after a redacted number.")
-    recording_hold_s: float = Field(
-        22.0, description="Audio held in memory until the finals that may redact it are in (at least "
-        "max_utterance_s + 7 s: a final is read with those of the 5 s before it).")
     recording_storage: Literal["local", "s3"] = Field(
         "local", description="Where finished recordings are kept: local (recordings_dir) or s3 (an S3-compatible "
         "bucket: a live call is spooled in recordings_dir, uploaded when it ends; README 'Recordings in S3').")
@@ -175,6 +174,23 @@ class Settings(BaseSettings):
     recording_s3_region: str | None = None
     recording_s3_access_key_id: str | None = Field(None, description="Unset: boto3's own chain (env, role...).")
     recording_s3_secret_access_key: SecretStr | None = None
+    recording_margin_s: float = Field(0.3, description="Silence this much before and after a redacted number.")
+    recording_hold_s: float = Field(
+        22.0, description="Audio held in memory until the finals that may redact it are in (at least "
+        "max_utterance_s + 7 s: a final is read with those of the 5 s before it).")
+
+    # Post-call transcripts (README "Post-call transcripts"): each recording transcribed again after its call
+    post_call_transcripts: bool = Field(
+        True, description="Transcribe each call's recording again after the call (below every live request) and "
+        "rescore the call from it; calls without a recording are marked skipped.")
+    post_call_asr_model: str | None = Field(
+        None, description="A larger model for post-call work only (loaded beside the live ones, one thread); unset: "
+        "the live routing (ASR_MODELS) at beam_size_post_call.")
+    post_call_min_silence_ms: int = Field(
+        1000, description="Post-call segmentation: the silence (Silero VAD) that closes a segment (live: "
+        "vad_min_silence_ms): longer segments give the model more context.")
+    post_call_max_segment_s: float = Field(28.0, description="Longest post-call segment (Whisper's window is 30 s).")
+    post_call_poll_s: float = Field(5.0, description="How often the post-call runner looks for ended calls.")
 
     # Analysis
     jurisdiction: str = "us"
@@ -201,6 +217,8 @@ class Settings(BaseSettings):
     account_facts_wait_s: float = Field(
         900.0, description="How long facts PUT before their call starts wait for it.")
     account_facts_max_waiting: int = Field(10_000, description="Most calls' facts waiting at once (oldest dropped).")
+    account_facts_route_s: float = Field(
+        5.0, description="With the Redis bus: how long a front end waits for the one holding a call to apply facts.")
     webhook_timeout_s: float = Field(10.0, description="One delivery attempt's limit (connect + response).")
     webhook_backoff_s: float = Field(30.0, description="Wait after the first failed attempt; doubles each time.")
     webhook_backoff_max_s: float = Field(3600.0, description="Longest wait between two attempts.")
