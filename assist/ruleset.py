@@ -26,15 +26,13 @@ from assist.analysis.wording import ReasonBook
 from assist.dashboard import WellbeingRules
 from assist.insights_humanise import HumanisationRules
 from assist.privacy import PrivacyRules
-from assist.rules_schema import (
-    AbandonRules,
+from assist.rules_schema import AbandonRules, StressFile, StyleRules
+from assist.rules_schema_qa import (
     AccountRulesFile,
     CategoryFile,
     MetadataRules,
     NumberWordsFile,
     ScorecardFile,
-    StressFile,
-    StyleRules,
     SummaryRules,
 )
 

@@ -51,7 +51,8 @@ def _sub(old: str, new: str) -> Edit:
 BROKEN = [
     ("style.yaml", _sub("window_s: 120", "windw_s: 120"), "style.yaml: windw_s: Extra inputs are not permitted"),
     ("style.yaml", _sub("window_s: 120", "window_s: -5"), "style.yaml: window_s: Input should be greater than 0"),
-    ("prompts.yaml", _sub('es: ["Veamos qué le encaja.', 'fr: ["Veamos qué le encaja.'), "prompts.yaml: cards.9.say.es: Field required"),
+    ("prompts.yaml", _sub('es: ["Veamos qué le encaja.', 'fr: ["Veamos qué le encaja.'),
+     "prompts.yaml: cards.9.say.es: Field required"),
     ("stress.yaml", _sub("loudness_db:    {weight: 0.20, scale: 3.0}", "loudnes_db:    {weight: 0.20, scale: 3.0}"),
      "stress.yaml: features.loudnes_db.[key]"),
     ("abandon.yaml", _sub("i have to go, ", "yes, "), "abandon.yaml: exit_groups.hang_up.phrases.en.0: "
@@ -143,3 +144,23 @@ def test_languages_are_one_list() -> None:
     assert tuple(Settings().languages) == LANGUAGES
     card = packaged_rules().scorecard
     assert all(set(item.title.render()) == set(LANGUAGES) for item in card.items.values())
+
+
+def test_a_tenant_scorecard_bands_scores_and_reviewer_overrides(tmp_path: Path) -> None:
+    """The bands a call was scored with stay with its stored card: a reviewer's override is banded by them."""
+    from assist.qa.card import Scorecard
+    from assist.qa.scorecard import override, score_call
+    from assist.qa.script import Script
+
+    folder = _copy(tmp_path, "scorecard.yaml",
+                   _sub("bands: {meets: 85, coaching: 70}", "bands: {meets: 99, coaching: 98}"))
+    tenant = RuleSet.load(folder)
+    for name in ("en_promise_to_pay", "es_plan_hardship"):
+        call = Script.load(Path(__file__).parent / "data" / "qa_calls" / f"{name}.yaml").call_data()
+        packaged, own = score_call(call), score_call(call, rules=tenant)
+        assert packaged.band == "meets_standard" and packaged.score == own.score and own.score < 98
+        assert own.band == "below_standard" and own.bands == {"meets": 99, "coaching": 98}
+        stored = Scorecard.from_dict(own.to_dict())
+        passed = min((i for i in stored.items if i.result == "pass"), key=lambda i: i.points)
+        assert override(stored, passed.id, "fail").band == "below_standard"
+        assert override(stored, passed.id, "fail", packaged_rules().card.bands).band != "below_standard"

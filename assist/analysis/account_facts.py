@@ -13,6 +13,7 @@ from typing import Any
 
 from assist.account import FACTS_KEY
 from assist.analysis.base import CallContext
+from assist.analysis.fact_prompts import Locale, fact_cards, prompt_events
 from assist.analysis.text import PhraseBook, normalise
 from assist.analysis.wording import Words
 from assist.events import ComplianceWarning, EventBase, Evidence
@@ -55,7 +56,7 @@ def account_rules() -> AccountRules:
 
     spec = packaged_rules().account_rules
     rules = {rid: AccountRule(rid, r.severity, r.title, dict(r.citation)) for rid, r in spec.rules.items()}
-    return AccountRules(spec.tolerance, PhraseBook.from_rules(spec.cues), rules,
+    return AccountRules(spec.tolerance, PhraseBook.from_rules(dict(spec.cues.items())), rules,
                         {unit: _unit(words) for unit, words in spec.offer_units.items()}, dict(spec.offer_details))
 
 
@@ -71,15 +72,16 @@ class AccountFactsAnalyser:
         self.book = account_rules()
         self._seen: object = None
         self._gated: set[str] = set()
+        self._cards_language: str | None = None
 
     def on_audio(self, frame: AudioFrame) -> list[EventBase]:
-        return self._gates(frame.t)
+        return self._standing(frame.t)
 
     def on_tick(self, t: float) -> list[EventBase]:
-        return self._gates(t)
+        return self._standing(t)
 
     def on_utterance(self, utt: Utterance) -> list[EventBase]:
-        out = self._gates(utt.start)
+        out = self._standing(utt.start)
         facts = self.ctx.metadata.get(FACTS_KEY)
         if not facts or not utt.final or utt.speaker is not Speaker.AGENT:
             return out
@@ -98,6 +100,21 @@ class AccountFactsAnalyser:
         at = [f" {norm} ".find(f" {p} ") for p in self.book.cues.hits(norm, cue)]
         start = min(at, default=-1)
         return [value for pos, value in sorted(amounts) if start >= 0 and pos >= start]
+
+    def _standing(self, t: float) -> list[EventBase]:
+        """What the facts call for whatever is said: the gates, and the fact cards again in the call's
+        language when it was detected or switched after they were shown (in the language of the time)."""
+        return self._gates(t) + self._cards_in_language(t)
+
+    def _cards_in_language(self, t: float) -> list[EventBase]:
+        facts = self.ctx.metadata.get(FACTS_KEY)
+        if not facts:
+            return []
+        language = Locale(self.ctx.language).language
+        shown, self._cards_language = self._cards_language, language
+        if shown is None or shown == language:
+            return []
+        return list(prompt_events(self.ctx.call_id, t, fact_cards(facts, language, self.ctx.jurisdiction), language))
 
     def _gates(self, t: float) -> list[EventBase]:
         """Cease-contact and attorney on file: once, as soon as facts saying so are in the context."""
@@ -166,7 +183,7 @@ class AccountFactsAnalyser:
         titles = rule.title.render(**params)
         evidence = None if utt is None else Evidence(speaker=utt.speaker, quote=utt.text, start=utt.start, end=utt.end)
         return ComplianceWarning(
-            call_id=self.ctx.call_id, t=t, rule_id=rule_id, severity=rule.severity,  # type: ignore[arg-type]
+            call_id=self.ctx.call_id, t=t, rule_id=rule_id, severity=rule.severity,
             title=titles.get(self.ctx.language, titles["en"]), citation=rule.cite(self.ctx.jurisdiction),
             jurisdiction=self.ctx.jurisdiction, speaker=None if utt is None else utt.speaker, evidence=evidence,
         )

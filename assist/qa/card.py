@@ -12,7 +12,7 @@ from assist.analysis.wording import Words
 from assist.qa.calldata import Turn
 
 if TYPE_CHECKING:
-    from assist.rules_schema import ScorecardFile, ScoreItem
+    from assist.rules_schema_qa import ScorecardFile, ScoreItem
 
 Result = Literal["pass", "fail", "na"]
 RESULTS: tuple[Result, ...] = ("pass", "fail", "na")
@@ -51,7 +51,8 @@ class ItemScore:
 
 @dataclass(frozen=True)
 class Scorecard:
-    """`score` is None when no item applies; `band` is compliance_fail whenever the gate fails."""
+    """`score` is None when no item applies; `band` is compliance_fail whenever the gate fails; `bands` are
+    the thresholds it was banded with (kept, so that a reviewer's override is banded the same way)."""
 
     items: tuple[ItemScore, ...]
     gate: tuple[ItemScore, ...]
@@ -60,6 +61,7 @@ class Scorecard:
     compliance_fail: bool
     sections: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     section_titles: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # section -> language -> title
+    bands: Mapping[str, float] = field(default_factory=dict)
 
     def item(self, item_id: str) -> ItemScore:
         return next(i for i in (*self.items, *self.gate) if i.id == item_id)
@@ -72,18 +74,19 @@ class Scorecard:
 
         return {"score": self.score, "band": self.band, "compliance_fail": self.compliance_fail,
                 "sections": {k: dict(v) for k, v in self.sections.items()},
-                "section_titles": {k: dict(v) for k, v in self.section_titles.items()},
+                "section_titles": {k: dict(v) for k, v in self.section_titles.items()}, "bands": dict(self.bands),
                 "gate": [item(i) for i in self.gate], "items": [item(i) for i in self.items]}
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any], bands: Mapping[str, float] | None = None) -> Scorecard:
+        """A stored scorecard, banded by `bands`, else the ones it was stored with, else the packaged ones."""
         def item(d: Mapping[str, Any]) -> ItemScore:
             ev = tuple(Quote(**q) for q in d.get("evidence", ()))
             return ItemScore(d["id"], d["section"], d["title"], float(d["points"]), d["result"], d["why"], ev,
                              d.get("titles", {}), d.get("whys", {}))
 
-        return summarise([item(d) for d in raw["items"]], [item(d) for d in raw["gate"]], bands,
-                         raw.get("section_titles", {}))
+        return summarise([item(d) for d in raw["items"]], [item(d) for d in raw["gate"]],
+                         bands or raw.get("bands"), raw.get("section_titles", {}))
 
 
 def summarise(items: Iterable[ItemScore], gate: Iterable[ItemScore], bands: Mapping[str, float] | None = None,
@@ -107,7 +110,7 @@ def summarise(items: Iterable[ItemScore], gate: Iterable[ItemScore], bands: Mapp
     else:
         band = ("meets_standard" if score >= bands["meets"]
                 else "coaching" if score >= bands["coaching"] else "below_standard")
-    return Scorecard(items, gate, score, band, failed, sections, section_titles or {})
+    return Scorecard(items, gate, score, band, failed, sections, section_titles or {}, dict(bands))
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from assist.qa.calldata import CallData, Turn
 from assist.qa.extract import find_amounts, find_dates, find_time
 
 if TYPE_CHECKING:
-    from assist.rules_schema import CategoryFile, OutcomeCue
+    from assist.rules_schema_qa import CategoryFile, OutcomeCue
 
 CONTACT_ORDER = ("voicemail", "wrong_number", "right_party", "third_party")
 

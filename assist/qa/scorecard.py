@@ -384,9 +384,10 @@ def score_call(call: CallData, category: Category | None = None, rules: RuleSet 
 
 
 def override(card: Scorecard, item_id: str, result: Result, bands: Mapping[str, float] | None = None) -> Scorecard:
-    """The scorecard with one item's result set by a reviewer, totals recomputed."""
+    """The scorecard with one item's result set by a reviewer, totals recomputed (banded by `bands`, else by
+    the bands it was scored with)."""
     if result not in RESULTS:
         raise ValueError(f"result must be one of {RESULTS}")
     items = [replace(i, result=result) if i.id == item_id else i for i in card.items]
     gate = [replace(g, result=result) if g.id == item_id else g for g in card.gate]
-    return summarise(items, gate, bands, card.section_titles)
+    return summarise(items, gate, bands or card.bands, card.section_titles)
