@@ -60,6 +60,8 @@ class RequestQueue:
     A newer interim or a final with the same key (call, channel) replaces a queued interim, which is
     returned from `put` so that its caller can be told. An interim that has waited `interim_max_wait_s`
     ranks with the finals (in arrival order), so under load interims come less often instead of never.
+    Post-call work is handed out one request at a time: a long post-call decode never holds every worker
+    thread, so a live request always finds one free as soon as the decode in hand ends.
     `take` waits up to `window_s` after the oldest waiting request for more to arrive, unless a full
     batch is already waiting.
     """
@@ -97,10 +99,10 @@ class RequestQueue:
         """Block until a batch is due; the most urgent `max_items` requests, or [] once closed."""
         with self._cond:
             while not self._closed:
-                if self._waiting:
-                    due = min(p.submitted for p in self._waiting) + window_s
+                if ready := self._ready():
+                    due = min(p.submitted for p in ready) + window_s
                     wait = due - time.monotonic()
-                    if len(self._waiting) >= max_items or wait <= 0:
+                    if len(ready) >= max_items or wait <= 0:
                         break
                     self._cond.wait(wait)
                 else:
@@ -108,13 +110,23 @@ class RequestQueue:
             if self._closed:
                 return []
             now = time.monotonic()
-            self._waiting.sort(key=lambda p: (self._rank(p, now), p.seq))
-            batch, self._waiting = self._waiting[:max_items], self._waiting[max_items:]
+            ready = sorted(self._ready(), key=lambda p: (self._rank(p, now), p.seq))
+            batch = ready[:max_items]
+            if any(p.priority == Priority.POST_CALL for p in batch):
+                batch = [p for p in batch if p.priority != Priority.POST_CALL] or batch[:1]
+            taken = set(batch)
+            self._waiting = [p for p in self._waiting if p not in taken]
             for p in batch:
                 if p.key is not None and self._interims.get(p.key) is p:
                     del self._interims[p.key]
             self._running.update(batch)
             return batch
+
+    def _ready(self) -> list[Pending]:
+        """Waiting requests that may be handed out now (post-call work only while none is running)."""
+        if any(p.priority == Priority.POST_CALL for p in self._running):
+            return [p for p in self._waiting if p.priority != Priority.POST_CALL]
+        return self._waiting
 
     def _rank(self, pending: Pending, now: float) -> Priority:
         if pending.priority == Priority.INTERIM and now - pending.submitted >= self.interim_max_wait_s:
@@ -124,6 +136,7 @@ class RequestQueue:
     def done(self, batch: list[Pending]) -> None:
         with self._cond:
             self._running.difference_update(batch)
+            self._cond.notify_all()  # post-call work may be handed out again
 
     def discard(self, pending: Pending) -> None:
         """Forget a request whose caller stopped waiting (e.g. its call ended)."""

@@ -199,3 +199,18 @@ def test_bad_audio_is_refused_with_a_clear_error(tiny_workers):
                   np.full(1600, np.nan, np.float32)):
         with pytest.raises(ValueError, match="AsrRequest.audio"):
             asyncio.run(worker.transcribe(AsrRequest(audio, 0.0, "en")))
+
+
+def test_post_call_work_never_holds_more_than_one_worker():
+    """Two post-call requests wait: one is handed out; while it runs the other waits and a live final
+    arriving later is handed out at once; once the first is done the second follows."""
+    queue = RequestQueue()
+    queue.put(Pending("post-1", Priority.POST_CALL, print))
+    queue.put(Pending("post-2", Priority.POST_CALL, print))
+    first = queue.take(4, 0.0)
+    assert [p.item for p in first] == ["post-1"]
+    queue.put(Pending("final", Priority.FINAL, print, "a", ("a", "agent")))
+    assert [p.item for p in queue.take(4, 0.0)] == ["final"]
+    assert queue.depth()["post_call"] == 1
+    queue.done(first)
+    assert [p.item for p in queue.take(4, 0.0)] == ["post-2"]
