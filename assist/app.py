@@ -35,6 +35,7 @@ from assist.events import EventBase
 from assist.hub import EventHub, SlowSubscriber, stored_events
 from assist.ingest import CallRegistry, end_calls_on_signal, serve_ingest
 from assist.metrics import Metrics
+from assist.post_call import PostCallRunner
 from assist.privacy import Redactor
 from assist.recording_store import Recordings
 from assist.ruleset import RuleSet
@@ -98,12 +99,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                           app.state.recorder.node_id, settings.redis_log_ttl_s)
             await app.state.bus.start()
         app.state.outbox = Outbox(settings, app.state.db, auth.tenants)
+        if settings.post_call_transcripts:  # picks up the work a stopped service left queued in the database
+            app.state.post_call = PostCallRunner(settings, app.state.db, app.state.recordings, app.state.worker,
+                                                 app.state.recorder.redactor, app.state.recorder.node_id)
+            await app.state.post_call.start()
+            hub.add_close_listener(app.state.post_call.wake)
         end_calls_on_signal(registry)
         yield
         await registry.end_all("service stopped")
         await app.state.outbox.close()
         if app.state.bus is not None:
             await app.state.bus.close()
+        if app.state.post_call is not None:
+            await app.state.post_call.close()
         app.state.embedder.close()
         app.state.worker.close()
         await app.state.recorder.close()
@@ -147,6 +155,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.outbox.call_event(event, registry.owners.get(event.call_id), hub.calls[event.call_id].events)
 
     hub.add_listener(live_webhooks)
+    app.state.post_call = None  # the post-call transcript runner (assist/post_call.py), started with the service
     app.state.bus = None  # the Redis event bus, when settings.event_bus is redis (set at startup)
 
     @app.get("/", include_in_schema=False)

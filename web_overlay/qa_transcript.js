@@ -5,10 +5,15 @@ import { $, h, label } from "./qa_util.js";
 
 const shown = { callId: null, source: null }; // the transcript a reviewer chose for the open call
 
-/** The utterances to draw for call detail `d`: the one the score used unless the reviewer switched. */
-export function shownUtterances(d) {
+/** The transcript shown for call detail `d`: the one the score used unless the reviewer switched. */
+function shownSource(d) {
   if (shown.callId !== d.call.id) Object.assign(shown, { callId: d.call.id, source: d.transcript });
-  return shown.source === "post_call" && d.post_call ? d.post_call.utterances : d.utterances;
+  return shown.source;
+}
+
+/** The utterances to draw for call detail `d`. */
+export function shownUtterances(d) {
+  return shownSource(d) === "post_call" && d.post_call ? d.post_call.utterances : d.utterances;
 }
 
 function switchTo(source, redraw) {
@@ -28,7 +33,7 @@ function stateText(pc) {
 export function renderTranscriptSource(d, redraw) {
   const pc = d.post_call;
   const which = (source) => t(source === "post_call" ? "pc.post_call" : "pc.live");
-  const other = shown.source === "post_call" ? "live" : "post_call";
+  const other = shownSource(d) === "post_call" ? "live" : "post_call";
   const toggle =
     pc && pc.status === "done"
       ? h(
