@@ -101,7 +101,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.outbox = Outbox(settings, app.state.db, auth.tenants)
         if settings.post_call_transcripts:  # picks up the work a stopped service left queued in the database
             app.state.post_call = PostCallRunner(settings, app.state.db, app.state.recordings, app.state.worker,
-                                                 app.state.recorder.redactor, app.state.recorder.node_id)
+                                                 app.state.recorder.redactor, app.state.recorder.node_id,
+                                                 app.state.recorder.rules)
             await app.state.post_call.start()
             hub.add_close_listener(app.state.post_call.wake)
         end_calls_on_signal(registry)

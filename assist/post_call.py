@@ -28,6 +28,7 @@ from sqlalchemy import select
 
 from assist.privacy import Redactor
 from assist.recording_store import Recordings
+from assist.ruleset import RuleSet
 from assist.sealed import SealedError
 from assist.settings import Settings
 from assist.storage import post_call as queue
@@ -111,9 +112,10 @@ class PostCallRunner:
     """Works through the post-call queue, one call and one segment at a time, in the background."""
 
     def __init__(self, settings: Settings, db: Database, recordings: Recordings, worker: AsrBackend,
-                 redactor: Redactor, node_id: str, score: Callable[[Any, str], Any] = repo.score_and_store) -> None:
+                 redactor: Redactor, node_id: str, rules: RuleSet | None = None) -> None:
         self.settings, self.db, self.recordings, self.live = settings, db, recordings, worker
-        self.redactor, self.node_id, self._score = redactor, node_id, score
+        self.redactor, self.node_id, self.rules = redactor, node_id, rules
+        """`rules`: what calls are rescored by (the service's RuleSet; None: the packaged rules)."""
         self.extra: AsrWorker | None = None
         """The post_call_asr_model worker, when one is configured."""
         self._wake = asyncio.Event()
@@ -184,7 +186,7 @@ class PostCallRunner:
         def store(s: Any) -> None:
             queue.finish(s, call_id, queue.DONE, utterances=utterances, settings=used)
             s.flush()
-            self._score(s, call_id)
+            repo.score_and_store(s, call_id, self.rules)
 
         await asyncio.to_thread(self._in_session, store)
         log.info("post_call.done", call_id=call_id, utterances=len(utterances))

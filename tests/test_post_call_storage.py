@@ -62,7 +62,7 @@ def test_ended_calls_are_queued_claimed_once_and_put_back_after_a_restart(db_url
     with db.session() as s:
         b = queue.claim(s, "node-b")
         lost = queue.claim(s, "node-gone")
-    assert len({a, b, lost}) == 3
+    assert a and b and lost and len({a, b, lost}) == 3
     with db.session() as s:  # node-a restarts: its run and the lost node's go back; node-b's lease holds
         assert sorted(queue.reset_stale(s, "node-a")) == sorted([a, lost])
         status = dict(s.execute(select(PostCallTranscript.call_id, PostCallTranscript.status)).all())

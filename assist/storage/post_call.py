@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import exists, or_, select, update
+from sqlalchemy import CursorResult, exists, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -65,8 +65,8 @@ def claim(s: Session, node_id: str) -> str | None:
                                              PostCallTranscript.status == PENDING)
             .values(status=RUNNING, node_id=node_id, attempts=PostCallTranscript.attempts + 1, progress=0.0,
                     started_at=datetime.now(UTC), reason=None, detail=None)
-            .execution_options(synchronize_session=False)).rowcount
-        if taken == 1:
+            .execution_options(synchronize_session=False))
+        if cast(CursorResult, taken).rowcount == 1:
             return call_id
     return None
 
@@ -91,7 +91,9 @@ def finish(s: Session, call_id: str, status: str, reason: str | None = None, det
     """Store the outcome: done with its utterances, or failed / skipped with a reason code (and detail)."""
     row = s.get_one(PostCallTranscript, call_id)
     row.status, row.reason, row.detail = status, reason, (detail or "")[:1000] or None
-    row.utterances, row.finished_at, row.progress = list(utterances), datetime.now(UTC), 1.0 if status == DONE else row.progress
+    row.utterances, row.finished_at = list(utterances), datetime.now(UTC)
+    if status == DONE:
+        row.progress = 1.0
     if settings is not None:
         row.settings = settings
     return row

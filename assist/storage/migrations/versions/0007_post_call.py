@@ -31,12 +31,14 @@ def upgrade() -> None:
         sa.Column("started_at", sa.DateTime(timezone=True)),
         sa.Column("finished_at", sa.DateTime(timezone=True)),
     )
+    when = sa.DateTime(timezone=True)
     calls = sa.table("calls", sa.column("id", sa.String), sa.column("status", sa.String),
-                     sa.column("ended_at", sa.DateTime(timezone=True)), sa.column("started_at", sa.DateTime(timezone=True)))
+                     sa.column("ended_at", when), sa.column("started_at", when))
     op.execute(table.insert().from_select(
         ["call_id", "status", "reason", "attempts", "progress", "settings", "utterances", "queued_at"],
         sa.select(calls.c.id, sa.literal("skipped"), sa.literal("predates"), sa.literal(0), sa.literal(0.0),
-                  sa.literal({}, sa.JSON), sa.literal([], sa.JSON), sa.func.coalesce(calls.c.ended_at, calls.c.started_at))
+                  sa.literal({}, sa.JSON), sa.literal([], sa.JSON),
+                  sa.func.coalesce(calls.c.ended_at, calls.c.started_at))
         .where(calls.c.status != "active")))
 
 
