@@ -12,7 +12,11 @@ import httpx
 import numpy as np
 import pytest
 
+from assist.account import AccountFacts, apply_to_context, dump
+from assist.analysis.account_facts import AccountFactsAnalyser
+from assist.analysis.base import CallContext
 from assist.analysis.fact_prompts import changed_cards, fact_cards
+from assist.events import PromptCard
 from assist.settings import Settings
 from streaming.types import SAMPLE_RATE
 from tests.service import RunningService
@@ -85,6 +89,22 @@ def test_only_cards_a_change_makes_new_or_different_go_out_again():
     assert [c.card_id for c in changed_cards({}, FACTS, "es", "es", TODAY)] == ["account_payment_received",
                                                                              "account_plan_options"]
     assert changed_cards(FACTS, FACTS, "es", "es", TODAY) == []
+
+
+def test_cards_shown_before_the_language_was_detected_come_again_in_it():
+    """A call on `auto` starts in the first language; when Spanish is detected, the cards follow."""
+    now = dt.datetime.now(dt.UTC).date().isoformat()
+    ctx = CallContext("c", "en", "es", False, {})
+    apply_to_context(ctx, dump(AccountFacts.model_validate(
+        {**FACTS, "payments_since_extract": [{"amount": 150.0, "date": now}]})))
+    analyser = AccountFactsAnalyser(ctx)
+    assert analyser.on_tick(1.0) == []  # shown in English when the facts arrived
+    ctx.language = "es"
+    cards = [e for e in analyser.on_tick(2.0) if isinstance(e, PromptCard)]
+    assert [(c.card_id, c.language) for c in cards] == [("account_payment_received", "es"),
+                                                       ("account_plan_options", "es")]
+    assert cards[0].say[0] == "Reconozca el pago de 150,00 USD recibido hoy" and cards[0].t == 2.0
+    assert analyser.on_tick(3.0) == [] and analyser.on_tick(4.0) == []
 
 
 # ---- over a real call: pushed at the start and when account.updated changes them ----------------------
