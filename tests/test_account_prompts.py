@@ -16,7 +16,9 @@ from assist.account import AccountFacts, apply_to_context, dump
 from assist.analysis.account_facts import AccountFactsAnalyser
 from assist.analysis.base import CallContext
 from assist.analysis.fact_prompts import changed_cards, fact_cards
+from assist.democall import fleurs_call
 from assist.events import PromptCard
+from assist.replay import replay
 from assist.settings import Settings
 from streaming.types import SAMPLE_RATE
 from tests.service import RunningService
@@ -152,3 +154,24 @@ def test_cards_at_the_start_and_when_facts_change_on_a_live_call(service, langua
     assert prompts[0]["say"][0] == payment and prompts[1]["say"][0] == plan
     assert prompts[2]["title"] == dispute
     assert prompts[3]["say"][0] == plan.replace("25.00", "50.00").replace("25,00", "50,00")
+
+
+def test_a_spanish_call_on_auto_gets_the_cards_again_in_spanish_once_detected(service):
+    """Facts wait for a call whose language is detected from its speech (real FLEURS Spanish): the cards come
+    at its start in the first language, then in Spanish as soon as Spanish is detected."""
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    facts = {**FACTS, "payments_since_extract": [{"amount": 150.0, "date": today}]}
+    assert httpx.put(f"{service.http}/calls/prompts-auto/account", json=facts,
+                     headers={"X-API-KEY": ACME_KEY}).json()["status"] == "waiting"
+    agent, debtor, _ = fleurs_call("es", turns=2)
+    asyncio.run(replay(service.url, "plain", agent, debtor, SAMPLE_RATE, call_id="prompts-auto", speed=0,
+                       api_key=ACME_KEY))
+    events = log_of(service, "prompts-auto")
+    detected = next(e for e in events if e["type"] == "call.language")
+    assert detected["language"] == "es" and detected["reason"] == "detected"
+    prompts = [(e["card_id"], e["language"], e["seq"] > detected["seq"], e["say"][0])
+               for e in events if e["type"] == "prompt" and e["card_id"].startswith("account_")]
+    assert [p[:3] for p in prompts] == [
+        ("account_payment_received", "en", False), ("account_plan_options", "en", False),
+        ("account_payment_received", "es", True), ("account_plan_options", "es", True)]
+    assert prompts[2][3] == "Reconozca el pago de 150,00 USD recibido hoy"
