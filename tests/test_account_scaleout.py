@@ -5,13 +5,16 @@ in Redis, whichever node starts it). Skips when PostgreSQL or Redis is not there
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
+import redis.asyncio
 
+from assist.distributed.facts_relay import FactsRelay, RouteFailed
 from assist.settings import Settings
 from streaming.types import SAMPLE_RATE
 from tests.service import RunningService
@@ -82,3 +85,32 @@ def test_facts_waiting_on_one_node_are_taken_by_the_node_that_starts_the_call(no
     assert len(updates) == 1 and updates[0]["facts"] == {**merged["facts"]}
     assert httpx.get(f"{a.http}/calls/xnode-3/account", headers=KEY).json() == {
         "call_id": "xnode-3", "status": "waiting", "facts": {}, "changed": []}
+
+
+def test_the_relay_orders_waiting_and_starting_and_never_hangs(redis_url: str, prefix: str) -> None:  # noqa: F811
+    """Whichever of 'facts wait' and 'the call starts' comes second sees the other; a node that is gone or
+    silent is an error at once or after the timeout, never a hang."""
+    async def run() -> None:
+        client = redis.asyncio.Redis.from_url(redis_url, decode_responses=True)
+        a, b = (FactsRelay(client, prefix, f"{prefix}-{n}", wait_s=60, timeout_s=0.5) for n in ("a", "b"))
+        assert await b.take("acme", "c1") is None  # the call starts on b first...
+        assert await a.hold("acme", "c1", {"balance": 1.0}) == f"{prefix}-b"  # ...so a sends the facts there
+        assert await a.hold("acme", "c2", {"balance": 2.0}) is None  # facts first...
+        assert await b.take("acme", "c2") == {"balance": 2.0}  # ...then the call takes them, once
+        assert await b.take("acme", "c2") is None and await a.waiting("acme", "c2") is None
+        with pytest.raises(RouteFailed, match="not listening"):
+            await a.forward(f"{prefix}-gone", {"op": "get", "tenant": "acme", "call_id": "c1", "body": None})
+
+        async def silent(request: dict) -> tuple[int, dict]:
+            await asyncio.sleep(3)
+            return 200, {}
+
+        await b.start(silent)
+        began = time.monotonic()
+        with pytest.raises(RouteFailed, match="did not answer"):
+            await a.forward(f"{prefix}-b", {"op": "get", "tenant": "acme", "call_id": "c1", "body": None})
+        assert time.monotonic() - began < 2
+        await b.close()
+        await client.aclose()
+
+    asyncio.run(run())
