@@ -179,19 +179,6 @@ class Settings(BaseSettings):
         22.0, description="Audio held in memory until the finals that may redact it are in (at least "
         "max_utterance_s + 7 s: a final is read with those of the 5 s before it).")
 
-    # Post-call transcripts (README "Post-call transcripts"): each recording transcribed again after its call
-    post_call_transcripts: bool = Field(
-        True, description="Transcribe each call's recording again after the call (below every live request) and "
-        "rescore the call from it; calls without a recording are marked skipped.")
-    post_call_asr_model: str | None = Field(
-        None, description="A larger model for post-call work only (loaded beside the live ones, one thread); unset: "
-        "the live routing (ASR_MODELS) at beam_size_post_call.")
-    post_call_min_silence_ms: int = Field(
-        1000, description="Post-call segmentation: the silence (Silero VAD) that closes a segment (live: "
-        "vad_min_silence_ms): longer segments give the model more context.")
-    post_call_max_segment_s: float = Field(28.0, description="Longest post-call segment (Whisper's window is 30 s).")
-    post_call_poll_s: float = Field(5.0, description="How often the post-call runner looks for ended calls.")
-
     # Post-call transcripts (assist/post_call.py): each recording transcribed again after its call
     post_call_transcripts: bool = Field(
         True, description="Transcribe each call's recording again after the call (below every live request) and "
