@@ -13,21 +13,17 @@ closest pack phrase for the others. A plain negator before a threat makes it a r
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from assist.analysis.base import CallContext
+from assist.analysis.findings import LOWER, RANK, Finding, Hit, Negation, Trigger, after
 from assist.analysis.gates import applies, gate_breach
 from assist.analysis.intent import IntentHead, load_heads
-from assist.analysis.matching import Match, Tokens, is_negated, outside_conditions
+from assist.analysis.matching import Tokens
 from assist.analysis.packindex import (
     COLLECTION,
-    CONDITIONALS,
-    HEDGES,
-    NEGATORS,
     NEUTRAL,
-    NOT_PAYING,
     phrase_index,
     phrase_is_negative,
     semantic_index,
@@ -41,75 +37,11 @@ from assist.analysis.rulepacks import (
     TriggerRule,
     load_rule_pack,
 )
-from assist.events import ComplianceWarning, EventBase, Evidence
+from assist.events import ComplianceWarning, EventBase
 from assist.settings import get_settings
 from models.embedding_worker import shared_embedder
 from models.embeddings import Embedder
 from streaming.types import AudioFrame, Speaker, Utterance
-
-_LOWER = {"critical": "warning", "warning": "info", "info": "info"}
-_RANK = {"info": 0, "warning": 1, "critical": 2}
-
-
-@dataclass(frozen=True)
-class _Hit:
-    """Where a phrase list matched in an utterance."""
-
-    speaker: Speaker
-    quote: str
-    start: float
-    end: float
-    negated: bool
-    hedged: bool = False  # the negator is a hedge ("I'm not saying ..."): still a threat, one step lower
-
-    @property
-    def evidence(self) -> Evidence:
-        return Evidence(speaker=self.speaker, quote=self.quote, start=self.start, end=self.end)
-
-
-@dataclass(frozen=True)
-class _Negation:
-    """An utterance's negators and hedges; negators of a condition ("if you don't ...") or of paying
-    ("not paying is a crime") are left out: they do not negate the threat that follows."""
-
-    tokens: Tokens
-    negators: list[Match]
-    hedges: list[Match]
-
-    @classmethod
-    def of(cls, tokens: Tokens, found: Mapping[Hashable, list[Match]]) -> _Negation:
-        unpaid = found.get(NOT_PAYING, [])
-        negators = [
-            m for m in outside_conditions(tokens, found.get(NEGATORS, []), found.get(CONDITIONALS, []))
-            if not any(p.start <= m.start < p.end for p in unpaid)
-        ]
-        return cls(tokens, negators, found.get(HEDGES, []))
-
-    def match(self, m: Match) -> tuple[bool, bool]:
-        """(negated, hedged) for a phrase match."""
-        return is_negated(self.tokens, m, self.negators), is_negated(self.tokens, m, self.hedges)
-
-    def span(self, a: int, b: int) -> tuple[bool, bool]:
-        """(negated, hedged) for a sentence or clause [a, b)."""
-        return any(a <= m.start < b for m in self.negators), any(a <= m.start < b for m in self.hedges)
-
-
-@dataclass(frozen=True)
-class _Finding:
-    rule_id: str
-    severity: str
-    hit: _Hit
-
-
-@dataclass
-class _Trigger:
-    hit: _Hit
-    acked: bool = False
-
-
-def _after(hits: list[_Hit], trig: _Trigger) -> list[_Hit]:
-    """The un-negated hits said after the trigger."""
-    return [h for h in hits if h.start >= trig.hit.start and not h.negated]
 
 
 class ComplianceAnalyser:
@@ -136,7 +68,7 @@ class ComplianceAnalyser:
         self._early_confirm: Utterance | None = None  # a debtor "yes" analysed before the agent's question
         self._said: dict[tuple[str, str], float] = {}
         self._overdue: dict[str, ComplianceWarning] = {}
-        self._triggers: dict[str, _Trigger] = {}
+        self._triggers: dict[str, Trigger] = {}
         self._fired: set[tuple[str, Any]] = set()
         self._provisional: dict[tuple[Speaker, int], dict[str, ComplianceWarning]] = {}
 
@@ -171,8 +103,8 @@ class ComplianceAnalyser:
         if not tokens.items:
             return events
         found = phrase_index(self.pack, langs).find(tokens)
-        negation = _Negation.of(tokens, found)
-        hits = {k: [_Hit(utt.speaker, *tokens.quote(m.start, m.end), *negation.match(m)) for m in ms]
+        negation = Negation.of(tokens, found)
+        hits = {k: [Hit(utt.speaker, *tokens.quote(m.start, m.end), *negation.match(m)) for m in ms]
                 for k, ms in found.items()}
         if utt.final and self.embedder is not None:
             self._add_semantic(self.embedder, utt.speaker, negation, hits, langs)
@@ -260,8 +192,8 @@ class ComplianceAnalyser:
         self,
         embedder: Embedder,
         speaker: Speaker,
-        negation: _Negation,
-        hits: dict[Hashable, list[_Hit]],
+        negation: Negation,
+        hits: dict[Hashable, list[Hit]],
         langs: frozenset[str],
     ) -> None:
         """Paraphrase matches, per sentence and per clause (a threat inside a long sentence scores
@@ -281,14 +213,14 @@ class ComplianceAnalyser:
             return
         embeddings = embedder.embed([tokens.quote(a, b)[0] for a, b in spans], call_id=self.ctx.call_id)
 
-        def hit(i: int, negative_phrase: bool = False) -> _Hit:
+        def hit(i: int, negative_phrase: bool = False) -> Hit:
             negated, hedged = negation.span(*spans[i])
-            return _Hit(speaker, *tokens.quote(*spans[i]), negated != negative_phrase, hedged)
+            return Hit(speaker, *tokens.quote(*spans[i]), negated != negative_phrase, hedged)
 
-        def head_hit(i: int, family: str) -> _Hit:  # "don't call me", "you'll never get credit": the head decides
+        def head_hit(i: int, family: str) -> Hit:  # "don't call me", "you'll never get credit": the head decides
             if speaker is Speaker.AGENT and family not in head.negative_meaning:
                 return hit(i)
-            return _Hit(speaker, *tokens.quote(*spans[i]), False)
+            return Hit(speaker, *tokens.quote(*spans[i]), False)
 
         if keys:
             index = semantic_index(self.pack, langs, embedder=embedder)
@@ -302,8 +234,8 @@ class ComplianceAnalyser:
 
     # ---- state and findings ----
 
-    def _agent(self, utt: Utterance, hits: Mapping[Hashable, list[_Hit]]) -> list[_Finding]:
-        findings: list[_Finding] = []
+    def _agent(self, utt: Utterance, hits: Mapping[Hashable, list[Hit]]) -> list[Finding]:
+        findings: list[Finding] = []
         for rule in self._by_type[MustSayRule]:
             for role in ("phrases", "also"):
                 for h in hits.get((rule.id, role), []):
@@ -317,21 +249,21 @@ class ComplianceAnalyser:
                 if self._verified_at is None and early is not None and early.start >= utt.start:
                     self._verified_at = early.end
             if self._verified_at is None and (disclosed := hits.get((rule.id, "phrases"))):
-                findings.append(_Finding(rule.id, rule.severity, disclosed[0]))
+                findings.append(Finding(rule.id, rule.severity, disclosed[0]))
         for rule in self._by_type[MustNotSayRule]:  # a plain negation is a reassurance; a hedge is not
             said = hits.get((rule.id, "phrases"), [])
             if live := [h for h in said if not h.negated]:
-                findings.append(_Finding(rule.id, rule.severity, live[0]))
+                findings.append(Finding(rule.id, rule.severity, live[0]))
             elif hedged := [h for h in said if h.hedged]:
-                findings.append(_Finding(rule.id, _LOWER[rule.severity], hedged[0]))
+                findings.append(Finding(rule.id, LOWER[rule.severity], hedged[0]))
         for rid, trig in self._triggers.items():
-            if _after(hits.get((rid, "ack"), []), trig):
+            if after(hits.get((rid, "ack"), []), trig):
                 trig.acked = True
-            if collecting := _after(hits.get((rid, "forbidden"), []) + hits.get(COLLECTION, []), trig):
-                findings.append(_Finding(rid, self.rules[rid].severity, collecting[0]))
+            if collecting := after(hits.get((rid, "forbidden"), []) + hits.get(COLLECTION, []), trig):
+                findings.append(Finding(rid, self.rules[rid].severity, collecting[0]))
         return findings
 
-    def _debtor(self, utt: Utterance, hits: Mapping[Hashable, list[_Hit]]) -> None:
+    def _debtor(self, utt: Utterance, hits: Mapping[Hashable, list[Hit]]) -> None:
         for rule in self._by_type[SequenceRule]:
             confirmed = [h for h in hits.get((rule.id, "confirm"), []) if not h.negated]
             asked = self._verify_asked_at is not None and utt.start - self._verify_asked_at <= rule.verify_window_s
@@ -343,7 +275,7 @@ class ComplianceAnalyser:
         for rule in self._by_type[TriggerRule]:
             said = [h for h in hits.get((rule.id, "phrases"), []) if not h.negated]
             if said and rule.id not in self._triggers:
-                self._triggers[rule.id] = _Trigger(said[0])
+                self._triggers[rule.id] = Trigger(said[0])
 
     def _satisfied(self, rule: MustSayRule) -> float | None:
         """When the must-say rule was fully said (its last required clause), else None."""
@@ -364,10 +296,10 @@ class ComplianceAnalyser:
                 out.append(ev.model_copy(update={"status": "retracted"}))
         return out
 
-    def _emit(self, utt: Utterance, findings: list[_Finding]) -> list[EventBase]:
-        best: dict[str, _Finding] = {}
+    def _emit(self, utt: Utterance, findings: list[Finding]) -> list[EventBase]:
+        best: dict[str, Finding] = {}
         for f in findings:
-            if f.rule_id not in best or _RANK[f.severity] > _RANK[best[f.rule_id].severity]:
+            if f.rule_id not in best or RANK[f.severity] > RANK[best[f.rule_id].severity]:
                 best[f.rule_id] = f
         key = (utt.speaker, utt.seq)
         provisional = self._provisional.setdefault(key, {})
@@ -402,7 +334,7 @@ class ComplianceAnalyser:
         title: str,
         t: float,
         speaker: Speaker | None = None,
-        hit: _Hit | None = None,
+        hit: Hit | None = None,
         status: str = "confirmed",
     ) -> ComplianceWarning:
         return ComplianceWarning(
