@@ -35,7 +35,7 @@ from streaming.types import Speaker
 log = structlog.get_logger(__name__)
 router = APIRouter(tags=["conversations"])
 ID_PATTERN = f"^{CALL_ID.pattern}$"
-NOT_FOUND = {404: {"description": "No such conversation (or another tenant's)"}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such conversation (or another tenant's)"}}
 
 
 class ConversationIn(BaseModel):
