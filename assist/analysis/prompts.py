@@ -15,6 +15,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
@@ -95,6 +96,7 @@ class PromptFile(_Model):
     matching: Matching
     neutral: dict[LangTag, Lines]
     cards: Annotated[list[Card], Field(min_length=1)]
+    _digest: int = PrivateAttr(0)
 
     @model_validator(mode="after")
     def _unique_ids(self) -> PromptFile:
@@ -103,9 +105,12 @@ class PromptFile(_Model):
             raise ValueError(f"duplicate card ids: {', '.join(dupes)}")
         return self
 
+    def model_post_init(self, context: Any) -> None:
+        self._digest = hash(self.model_dump_json())
+
     def __hash__(self) -> int:
-        """By identity: a card file keys its compiled index (card_index)."""
-        return id(self)
+        """By content (computed once): a card file keys its compiled index (card_index)."""
+        return self._digest
 
 
 def load_prompt_file(path: Path = PROMPTS_PATH) -> PromptFile:

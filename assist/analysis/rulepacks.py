@@ -14,6 +14,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -249,6 +250,7 @@ class RulePack(_Model):
     negators: Phrases
     collection_phrases: Phrases
     rules: list[Rule] = Field(min_length=1)
+    _digest: int = PrivateAttr(0)
 
     _lists = field_validator("negators", "collection_phrases")(_check_phrases)
 
@@ -269,9 +271,13 @@ class RulePack(_Model):
             raise ValueError(f"duplicate rule ids {dup}")
         return self
 
+    def model_post_init(self, context: Any) -> None:
+        self._digest = hash(self.model_dump_json())
+
     def __hash__(self) -> int:
-        """By identity: a pack keys its compiled phrase indexes (assist/analysis/packindex.py)."""
-        return id(self)
+        """By content (computed once): a pack keys its compiled phrase indexes (assist/analysis/packindex.py),
+        shared by every RuleSet that holds the same pack."""
+        return self._digest
 
 
 def describe_pack_error(raw: Any, err: Any) -> tuple[str, str]:
