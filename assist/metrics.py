@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, Protocol
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+from models.inference import InferenceQueue
 
 LATENCY_BUCKETS = (0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0)
 
@@ -27,14 +29,6 @@ class _LiveCalls(Collector):
         for s in sessions:
             lag.add_metric([s.call_id], s.lag)
         yield lag
-
-
-class InferenceQueue(Protocol):
-    """What the ASR worker and the embedder (local or on Ray) report about their shared queues."""
-
-    def lag(self) -> dict[str, float]: ...
-
-    def queue_depth(self) -> dict[str, int]: ...
 
 
 class _Inference(Collector):
