@@ -177,10 +177,10 @@ class LocalBus:
         self.hub = hub
 
     async def start(self) -> None:
-        return None
+        """Nothing to connect to."""
 
     async def close(self) -> None:
-        return None
+        """Nothing left unsent."""
 
     async def load(self, call_id: str) -> bool:
         return call_id in self.hub.calls
