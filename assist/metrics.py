@@ -74,6 +74,9 @@ class Metrics:
         self.final_latency = Histogram("recobra_final_latency_seconds",
                                        "End of speech (its audio received) to transcript.final published.",
                                        buckets=LATENCY_BUCKETS, registry=r)
+        self.early_finals = Counter("recobra_early_finals", "Utterances decoded as finals at a pause: used (nobody "
+                                    "spoke before the utterance closed) or dropped (speech went on).", ["outcome"],
+                                    registry=r)
 
     def track_calls(self, sessions: Callable[[], Mapping[str, Any]]) -> None:
         """Report active calls and per-call lag from `sessions()` (call id -> CallSession)."""

@@ -16,6 +16,10 @@ from streaming.protocols.plain import plain_messages
 from streaming.protocols.signatures import audiohook_signature_headers, twilio_signature
 from streaming.protocols.twilio import twilio_messages
 
+CLOSE_TIMEOUT_S = 300.0
+"""How long the sender waits for the service to answer its close: a service working through a backlog
+(audio sent faster than real time) reads every message before the close, and a shorter wait would drop them."""
+
 
 async def _paced(ws, messages: Iterator[tuple[float, str | bytes]], speed: float) -> None:
     t0 = time.monotonic()
@@ -49,11 +53,12 @@ async def replay(
     endpoint = f"{url}/ingest/{protocol}"
     if protocol == "twilio":
         headers = {"X-Twilio-Signature": twilio_signature(api_key, endpoint)} if api_key else {}
-        async with websockets.connect(endpoint, additional_headers=headers) as ws:
+        async with websockets.connect(endpoint, additional_headers=headers, close_timeout=CLOSE_TIMEOUT_S) as ws:
             await _paced(ws, twilio_messages(agent, debtor, sample_rate, call_sid=call_id,
                                              custom_parameters=metadata, account_sid=account_sid), speed)
     elif protocol == "plain":
-        async with websockets.connect(endpoint, additional_headers={"X-API-KEY": api_key} if api_key else {}) as ws:
+        async with websockets.connect(endpoint, additional_headers={"X-API-KEY": api_key} if api_key else {},
+                                      close_timeout=CLOSE_TIMEOUT_S) as ws:
             await _paced(ws, plain_messages(agent, debtor, sample_rate, call_id=call_id, metadata=metadata), speed)
     elif protocol == "genesys":
         client = GenesysClient(agent, debtor, sample_rate, conversation_id=call_id, custom_config=metadata,
@@ -62,7 +67,7 @@ async def replay(
         if client_secret:
             parts = urlsplit(endpoint)
             headers |= audiohook_signature_headers(headers, parts.path, parts.netloc, client_secret)
-        async with websockets.connect(endpoint, additional_headers=headers) as ws:
+        async with websockets.connect(endpoint, additional_headers=headers, close_timeout=CLOSE_TIMEOUT_S) as ws:
             await ws.send(client.open_message())
             while client.opened is None:
                 client.receive(await ws.recv())

@@ -23,9 +23,21 @@ from models.inference import AsrBackend
 from models.vad import VadStream
 from streaming.agreement import LocalAgreement, join_words
 from streaming.segmenter import Segment, VadSegmenter
-from streaming.types import SAMPLE_RATE, AudioFrame, Speaker, Utterance
+from streaming.types import SAMPLE_RATE, AudioFrame, Speaker, Utterance, Word
 
 log = structlog.get_logger(__name__)
+
+PROMPT_CHARS = 200
+"""Words ahead of a partial decode, given as its prompt: the last characters (Whisper's prompt is short)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _EarlyFinal:
+    """The open utterance decoded as a final at a pause, `voiced` speech windows into the channel: it is the
+    final if nobody speaks before the utterance closes (the VAD's full silence), and is dropped otherwise."""
+
+    voiced: int
+    task: asyncio.Task[AsrResult]
 
 
 @dataclass
@@ -38,6 +50,7 @@ class _Channel:
     partial_at: float = 0.0
     partial: asyncio.Task | None = None
     task: asyncio.Task | None = None
+    early: _EarlyFinal | None = None
     arrivals: deque[tuple[float, float]] = field(default_factory=deque)
     """(frame end, monotonic time it arrived) of queued and in-utterance frames: end-of-speech latency."""
 
@@ -82,9 +95,10 @@ class CallSession(EventSession):
             for speaker in Speaker
         }
         self._open()
+        self._tasks = []
         for ch in self._channels.values():
             ch.task = asyncio.create_task(self._run_channel(ch))
-        self._tasks = [ch.task for ch in self._channels.values()]
+            self._tasks.append(ch.task)
 
     @property
     def lag(self) -> float:
@@ -137,32 +151,56 @@ class CallSession(EventSession):
                 await self._finalise(ch, segment)
             while not ch.segmenter.speaking and ch.arrivals and ch.arrivals[0][0] < ch.segmenter.clock - 1.0:
                 ch.arrivals.popleft()  # no utterance open: audio this old cannot end one
+            self._early_final(ch)
             if self._interim_due(ch) and (current := ch.segmenter.current()) is not None:
                 ch.partial_at = ch.segmenter.clock
                 ch.partial = asyncio.create_task(self._interim(ch, current, ch.utterances + 1))
-        if (segment := ch.segmenter.flush()) is not None:
-            await self._finalise(ch, segment)
+        if (last := ch.segmenter.flush()) is not None:
+            await self._finalise(ch, last)
 
     def _interim_due(self, ch: _Channel) -> bool:
         """Speech is open, no interim is in flight, and `partial_interval_s` of it came since the last one
-        (or since the speech began: an interim of a fraction of a word would be wasted)."""
+        (or since the speech began: an interim of a fraction of a word would be wasted); not in a pause
+        whose early final is under way (it holds every word an interim would show)."""
         segmenter = ch.segmenter
         last = max(ch.partial_at, segmenter.speech_onset)
+        if ch.early is not None and ch.early.voiced == segmenter.voiced:
+            return False
         return segmenter.speaking and ch.partial is None and segmenter.clock - last >= self.settings.partial_interval_s
 
-    def _request(self, ch: _Channel, segment: Segment, final: bool) -> AsrRequest:
-        return AsrRequest(segment.audio, segment.t0, self.language.current, final=final, call_id=self.call_id,
-                          channel=ch.speaker.value)
+    def _request(self, ch: _Channel, segment: Segment, final: bool, before: list[Word] | None = None) -> AsrRequest:
+        """Decode `segment`; `before`: the utterance's words ahead of it, given as the decode's prompt."""
+        prompt = join_words(before)[-PROMPT_CHARS:] if before else ""
+        return AsrRequest(segment.audio, segment.t0, self.language.current, prompt=prompt, final=final,
+                          call_id=self.call_id, channel=ch.speaker.value)
+
+    def _early_final(self, ch: _Channel) -> None:
+        """Drop an early final once speech goes on after it; start one when the speaker has paused
+        `early_final_pause_s` (the final then lands up to min_silence - that pause sooner)."""
+        segmenter, early = ch.segmenter, ch.early
+        if early is not None and early.voiced != segmenter.voiced:
+            early.task.cancel()  # still queued: never decoded
+            ch.early = early = None
+            self._count_early("dropped")
+        pause = self.settings.early_final_pause_s
+        if early is None and pause > 0 and segmenter.pause_s >= pause and (current := segmenter.current()):
+            request = self._request(ch, current, final=True)
+            ch.early = _EarlyFinal(segmenter.voiced, asyncio.create_task(self.worker.transcribe(request)))
 
     async def _interim(self, ch: _Channel, segment: Segment, number: int) -> None:
+        """Decode the open utterance after the words two interims agreed on (they will not change) and show it."""
         try:
-            result = await self.worker.transcribe(self._request(ch, segment, final=False))
+            cut, before = ch.agreement.cut(segment.t0, segment.end, self.settings.interim_tail_s) if ch.agreement \
+                else (0, [])
+            rest = Segment(segment.t0 + cut / SAMPLE_RATE, segment.audio[cut:])
+            result = await self.worker.transcribe(self._request(ch, rest, final=False, before=before))
             if number != ch.utterances + 1 or not result.words:
                 return  # the utterance was finalised meanwhile: this interim is stale
+            words = [*before, *result.words]
             ch.agreement = ch.agreement or LocalAgreement()
-            ch.agreement.update(list(result.words))
-            utt = Utterance(ch.speaker, number, segment.t0, result.words[-1].end, join_words(list(result.words)),
-                            result.words, result.language, final=False)
+            ch.agreement.update(words)
+            utt = Utterance(ch.speaker, number, segment.t0, words[-1].end, join_words(words), tuple(words),
+                            result.language, final=False)
             event = TranscriptPartial.from_utterance(self.call_id, utt)
             self.emit(event.model_copy(update={"stable_text": join_words(ch.agreement.committed)}))
             await self._analysis.put(utt)
@@ -172,7 +210,15 @@ class CallSession(EventSession):
     async def _finalise(self, ch: _Channel, segment: Segment) -> None:
         ch.utterances += 1
         ch.agreement = None
-        result = await self.worker.transcribe(self._request(ch, segment, final=True))
+        early, ch.early = ch.early, None
+        if early is not None and early.voiced == ch.segmenter.voiced:
+            result = await early.task  # nobody spoke after the pause: the early final is the final
+            self._count_early("used")
+        else:
+            if early is not None:
+                early.task.cancel()
+                self._count_early("dropped")
+            result = await self.worker.transcribe(self._request(ch, segment, final=True))
         self._observe_language(result, segment)
         if not result.words:
             return
@@ -185,6 +231,10 @@ class CallSession(EventSession):
         self._observe_latency(ch, segment.t0 + len(segment.audio) / SAMPLE_RATE)
         await self._analysis.put(utt)
 
+    def _count_early(self, outcome: str) -> None:
+        if self.metrics is not None:
+            self.metrics.early_finals.labels(outcome).inc()
+
     def _observe_language(self, result: AsrResult, segment: Segment) -> None:
         """Detection decides an undecided call's language; a stretch in another language switches it."""
         if result.detected is None:
@@ -194,9 +244,9 @@ class CallSession(EventSession):
         if self.language.observe(language, probability, len(segment.audio) / SAMPLE_RATE) is None:
             return
         self.ctx.language = language
-        event = self.emit(CallLanguageSet(call_id=self.call_id, t=self.clock, language=language,
-                                          probability=round(probability, 3), reason=reason))
-        log.info("call.language", call_id=self.call_id, language=language, probability=event.probability,
+        self.emit(CallLanguageSet(call_id=self.call_id, t=self.clock, language=language,
+                                  probability=round(probability, 3), reason=reason))
+        log.info("call.language", call_id=self.call_id, language=language, probability=round(probability, 3),
                  reason=reason)
 
     def _observe_latency(self, ch: _Channel, speech_end: float) -> None:

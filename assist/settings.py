@@ -116,9 +116,10 @@ class Settings(BaseSettings):
     vad_speech_pad_ms: int = 400
     max_utterance_s: float = 15.0
     partial_interval_s: float = 0.7
-    settle_pause_s: float = Field(0.2, description="A pause this long inside an utterance starts a final-quality "
-                                  "decode of the speech before it (assist/settling.py); 0 turns settling off.")
-    settle_min_s: float = Field(1.0, description="Audio since the last settled point that a pause may settle.")
+    early_final_pause_s: float = Field(0.2, description="A pause this long decodes the utterance so far as its "
+                                       "final, used if nobody speaks before the VAD closes it; 0 turns this off.")
+    interim_tail_s: float = Field(2.0, description="An interim re-decodes only the audio after the words two "
+                                  "interims agreed on, keeping at least this much of the utterance's end.")
 
     # Ingest limits
     max_calls: int = 64

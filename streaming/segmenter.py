@@ -30,6 +30,10 @@ class Segment:
     t0: float
     audio: np.ndarray
 
+    @property
+    def end(self) -> float:
+        return self.t0 + len(self.audio) / SAMPLE_RATE
+
 
 class VadSegmenter:
     """Opens an utterance on speech, closes it after `min_silence_s` of silence or at `max_s`.
@@ -60,10 +64,17 @@ class VadSegmenter:
         """When the open utterance's speech was detected (its audio starts `pad_s` earlier)."""
         self._silence = 0
         self.clock = 0.0
+        self.voiced = 0
+        """Windows of speech seen inside utterances so far: unchanged across a stretch means nobody spoke."""
 
     @property
     def speaking(self) -> bool:
         return bool(self._speech)
+
+    @property
+    def pause_s(self) -> float:
+        """Silence at the end of the open utterance so far (0.0 when none is open)."""
+        return self._silence / SAMPLE_RATE if self._speech else 0.0
 
     def push(self, frame: AudioFrame) -> list[Segment]:
         """Add audio; returns the utterances this audio closed."""
@@ -108,7 +119,11 @@ class VadSegmenter:
                     self._silence = 0
             return None
         self._speech.append(window)
-        self._silence = self._silence + WINDOW if p < self.neg_threshold else 0
+        if p < self.neg_threshold:
+            self._silence += WINDOW
+        else:
+            self._silence = 0
+            self.voiced += 1
         if self._silence >= self.min_silence or len(self._speech) * WINDOW >= self.max_samples:
             return self._close()
         return None

@@ -190,3 +190,25 @@ def test_spanish_call_with_base_within_wer(tmp_path):
     print(f"spanish base WER {wer:.3f}")
     assert wer <= 0.30
     assert {e["language"] for e in events if e["type"] == "transcript.final"} == {"es"}
+
+
+def _early_finals(service) -> dict[str, float]:
+    """recobra_early_finals_total by outcome, from the service's /metrics."""
+    found = {"used": 0.0, "dropped": 0.0}
+    for line in httpx.get(service.http + "/metrics").text.splitlines():
+        if line.startswith("recobra_early_finals_total{"):
+            found[line.split('outcome="')[1].split('"')[0]] = float(line.rsplit(" ", 1)[1])
+    return found
+
+
+def test_a_final_is_decoded_at_the_pause_before_the_vad_closes_the_utterance(english_service):
+    """Streamed faster than real time, every utterance that ends in a pause is closed while its early final
+    (decoded 0.2 s into the pause) is in hand: those finals are the early ones, none is decoded twice, and
+    the transcript is as good as ever."""
+    before = _early_finals(english_service)
+    agent, debtor, ref_agent, ref_debtor = harvard_call()
+    events = stream_call(english_service, "plain", agent, debtor, "early-finals")
+    after = _early_finals(english_service)
+    finals_ = [e for e in events if e["type"] == "transcript.final"]
+    assert after["used"] - before["used"] >= len(finals_) - 2  # the call's end may close the last ones
+    assert check_whole_call(events, ref_agent, ref_debtor) <= 0.15
