@@ -77,8 +77,12 @@ class RecordingBucket:
         self.client.put_object(Bucket=self.bucket, Key=key + ".index", Body=index)
 
     def delete(self, location: str) -> None:
+        """The object and its index deleted (deleting a missing one is no error: a purge may run again)."""
         key = self._key(location)
-        self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": [{"Key": key}, {"Key": key + ".index"}]})
+        reply = self.client.delete_objects(Bucket=self.bucket,
+                                           Delete={"Objects": [{"Key": key}, {"Key": key + ".index"}]})
+        if errors := reply.get("Errors"):
+            raise RuntimeError(f"the bucket did not delete {location}: {errors[0].get('Code')}")
 
     def reader(self, location: str, key: bytes, name: str) -> SealedReader:
         """A reader of the object by range (SealedError when it is missing, damaged or cannot be decrypted)."""
