@@ -6,7 +6,9 @@ Segmentation: each channel of the recording (left agent, right debtor) is cut by
 up to post_call_max_segment_s, so a sentence the live call split at a short pause is decoded whole. A
 segment's language is the one its live finals had (code-switching kept), else the call's. Words keep their
 timestamps on the call clock. Requests go to the ASR worker as post-call work (queued behind every live
-request, beam_size_post_call), one at a time and only while no live request waits; post_call_asr_model
+request, beam_size_post_call), one at a time, only while no live request waits, and paced to use at most
+post_call_cpu_share of one decoding thread over time (a decode that ran d seconds is followed by a pause), so
+a running post-call decode holds a core from live calls for a bounded share of the time; post_call_asr_model
 loads a larger model for this work alone. The transcript is redacted like the live finals and stored beside
 them (assist/storage/post_call.py); scoring then reads it (repository.load_call_data).
 """
@@ -208,6 +210,7 @@ class PostCallRunner:
                 utterances.append(self._utterance(len(utterances) + 1, piece, result.words, result.language))
             await asyncio.to_thread(self._in_session, queue.set_progress, call_id, self.node_id,
                                     (done + 1) / len(pieces))
+            await asyncio.sleep(result.decode_s * (1 / self.settings.post_call_cpu_share - 1))
         used = {"models": models, "beam": self.settings.beam_size_post_call, "segmentation": "silero-vad",
                 "min_silence_s": self.settings.post_call_min_silence_ms / 1000,
                 "max_segment_s": self.settings.post_call_max_segment_s}

@@ -192,6 +192,9 @@ class Settings(BaseSettings):
         "vad_min_silence_ms): longer segments give the model more context.")
     post_call_max_segment_s: float = Field(28.0, description="Longest post-call segment (Whisper's window is 30 s).")
     post_call_poll_s: float = Field(5.0, description="How often the post-call runner looks for ended calls.")
+    post_call_cpu_share: float = Field(
+        0.5, gt=0.0, le=1.0, description="Share of one decoding thread post-call work may use over time: after a "
+        "segment decoded in d seconds it pauses d * (1 / share - 1) (1.0: no pause).")
 
     # Analysis
     jurisdiction: str = "us"
