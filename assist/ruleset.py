@@ -37,6 +37,7 @@ from assist.rules_schema_qa import (
 )
 
 if TYPE_CHECKING:
+    from assist.analysis.account_facts import AccountRules
     from assist.qa.card import CardRules
     from assist.qa.categorise import CategoryRules
 
@@ -180,6 +181,13 @@ class RuleSet:
         from assist.qa.card import CardRules
 
         return CardRules.from_spec(self.scorecard)
+
+    @cached_property
+    def account_book(self) -> AccountRules:
+        """The account-facts rules, phrases and units compiled."""
+        from assist.analysis.account_facts import AccountRules
+
+        return AccountRules.from_spec(self.account_rules)
 
     @cached_property
     def category_rules(self) -> CategoryRules:

@@ -8,8 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from assist.account import FACTS_KEY
 from assist.analysis.base import CallContext
@@ -20,6 +19,9 @@ from assist.events import ComplianceWarning, EventBase, Evidence
 from assist.qa.extract import find_amounts
 from assist.spoken_numbers import spoken_as_digits
 from streaming.types import AudioFrame, Speaker, Utterance
+
+if TYPE_CHECKING:
+    from assist.rules_schema_qa import AccountRulesFile
 
 GATES = {"cease_contact_on_file": "ACC-CEASE-01", "attorney_on_file": "ACC-ATTY-01"}
 
@@ -44,20 +46,23 @@ class AccountRules:
     """months / percent: a number said before one of the unit's words (normalised text, digits)."""
     offer_details: Mapping[str, Words]
 
+    @classmethod
+    def from_spec(cls, spec: AccountRulesFile) -> AccountRules:
+        """account_rules.yaml as validated by assist/ruleset.py, compiled."""
+        rules = {rid: AccountRule(rid, r.severity, r.title, dict(r.citation)) for rid, r in spec.rules.items()}
+        return cls(spec.tolerance, PhraseBook.from_rules(dict(spec.cues.items())), rules,
+                   {unit: _unit(words) for unit, words in spec.offer_units.items()}, dict(spec.offer_details))
+
 
 def _unit(words: list[str]) -> re.Pattern[str]:
     return re.compile(rf"\b(\d+(?:\.\d+)?) (?:{'|'.join(re.escape(normalise(w)) for w in words)})\b")
 
 
-@lru_cache(maxsize=1)
 def account_rules() -> AccountRules:
-    """assist/rules/account_rules.yaml (validated by assist/ruleset.py), compiled once."""
+    """The packaged account rules, compiled once (the service hands the analyser its RuleSet's)."""
     from assist.ruleset import packaged_rules
 
-    spec = packaged_rules().account_rules
-    rules = {rid: AccountRule(rid, r.severity, r.title, dict(r.citation)) for rid, r in spec.rules.items()}
-    return AccountRules(spec.tolerance, PhraseBook.from_rules(dict(spec.cues.items())), rules,
-                        {unit: _unit(words) for unit, words in spec.offer_units.items()}, dict(spec.offer_details))
+    return packaged_rules().account_book
 
 
 def _money(value: float, currency: str | None) -> str:
@@ -67,9 +72,9 @@ def _money(value: float, currency: str | None) -> str:
 class AccountFactsAnalyser:
     """Warnings from the account facts in `ctx.metadata` (assist/account.py puts them there, live)."""
 
-    def __init__(self, ctx: CallContext) -> None:
+    def __init__(self, ctx: CallContext, book: AccountRules | None = None) -> None:
         self.ctx = ctx
-        self.book = account_rules()
+        self.book = book or account_rules()
         self._seen: object = None
         self._gated: set[str] = set()
         self._cards_language: str | None = None

@@ -34,8 +34,8 @@ def build_analysers(ctx: CallContext, embedder: Embedder, rules: RuleSet | None 
         sentiment,
     ]
     if ctx.medium == "text":
-        return [*text, AccountFactsAnalyser(ctx)]
+        return [*text, AccountFactsAnalyser(ctx, rules.account_book)]
     stress = StressAnalyser(ctx, StressRules.load(rules.stress))
     return [*text, stress, StyleAnalyser(ctx, stress, rules.style, rules.reasons),
             AbandonAnalyser(ctx, stress, sentiment.debtor_trend, rules.abandon, rules.reasons),
-            AccountFactsAnalyser(ctx)]
+            AccountFactsAnalyser(ctx, rules.account_book)]
