@@ -132,6 +132,7 @@ class Cues(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     card: Phrases
+    card_part: Phrases
     cvv: Phrases
     expiry: Phrases
     ssn: Phrases
@@ -148,6 +149,7 @@ class PrivacyRules(BaseModel):
     amount_words: Phrases
     not_card_part: Phrases
     card_amounts: Phrases
+    not_expiry: Phrases
     months: Phrases
     month_year_joiners: Phrases
     expiry_without_cue: Phrases
@@ -172,6 +174,11 @@ _AMOUNT_OR_PHONE = re.compile(r"\d{1,3}(?:,\d{3})+\.\d{2}|\d{3}[\s.-]+\d{3}[\s.-
 """An amount with cents ("1,250.00") or a phone number in groups of three ("800 555 0100", "612 345 678")."""
 
 
+def _just_before(phrases: Phrases) -> re.Pattern[str]:
+    """One of `phrases` at most three words before the end of the text searched."""
+    return re.compile(rf"{phrases.regex()}(?:\W+\w+){{0,3}}\W*$", re.IGNORECASE)
+
+
 class _Cued:
     """The kinds found after a cue (or, for an expiry, by a form no ordinary date takes), built from the rules."""
 
@@ -184,7 +191,10 @@ class _Cued:
         self.amount_after = re.compile(rf"\s*{rules.amount_words.regex()}", re.IGNORECASE)
         self.not_card_part = re.compile(rules.not_card_part.regex(), re.IGNORECASE)
         self.card_amounts = re.compile(rules.card_amounts.regex(), re.IGNORECASE)
-        self.amount_before = re.compile(rf"{rules.card_amounts.regex()}(?:\W+\w+){{0,3}}\W*$", re.IGNORECASE)
+        self.amount_before = _just_before(rules.card_amounts)
+        self.not_expiry = re.compile(rules.not_expiry.regex(), re.IGNORECASE)
+        self.not_expiry_before = _just_before(rules.not_expiry)
+        self.card = re.compile(rules.cues.card_part.regex(), re.IGNORECASE)
         month, year, year_end = r"(?:0?[1-9]|1[0-2])", r"(?P<y>(?:20)?\d{2})", r"(?![\d/.-]\d|\d)"
         joiner = rules.month_year_joiners.regex()
         self.day_before = re.compile(rf"\d(?:st|nd|rd|th|º)?\s*(?:{joiner})?\s*$", re.IGNORECASE)
@@ -193,12 +203,13 @@ class _Cued:
             (cued("dni", rf"\d(?:{_SEP}\d){{6,7}}", rf"(?!\d)(?!{_SEP}(?-i:[A-Z])\b)"), "dni", None),
             (cued("ssn", rf"\d(?:{_SEP}\d){{8}}", r"(?!\d)"), "ssn", None),
             (cued("cvv", rf"\d(?:{_SEP}\d){{2,3}}", r"(?!\d)"), "cvv", self._not_amount),
-            (cued("expiry", rf"{month}(?:\s*[/.-]\s*|\s+{joiner}\s+|\s+)?{year}", year_end), "expiry", self._expiry),
+            (cued("expiry", rf"{month}(?:\s*[/.-]\s*|\s+{joiner}\s+|\s+)?{year}", year_end), "expiry",
+             self._cued_expiry),
             (cued("expiry", rf"{rules.months.regex()}\.?(?:\s+{joiner}\s+|\s*['’]\s*|\s*,?\s*(?=20\d\d)){year}",
                   year_end), "expiry", self._named_expiry),
             (re.compile(rf"(?<![\d/.-])(?P<v>{month}\s+{rules.expiry_without_cue.regex()}\s+{year}){year_end}",
                         re.IGNORECASE), "expiry", self._expiry),
-            (cued("card", rf"\d(?:{_SEP}\d){{5,10}}", rf"(?!{_SEP}\d)"), "card", self._card_part),
+            (cued("card_part", rf"\d(?:{_SEP}\d){{5,10}}", rf"(?!{_SEP}\d)"), "card", self._card_part),
         ]
         """(regex with a group "v", kind, check of the match or None), in the order they are tried."""
 
@@ -216,9 +227,16 @@ class _Cued:
         first, last = self.rules.expiry_years
         return first <= int(m["y"][-2:]) <= last and self._not_amount(text, m)
 
+    def _cued_expiry(self, text: str, m: re.Match[str]) -> bool:
+        """After its cue, unless that cue speaks of a payment or an offer ("su cuota vence en abril de 2027") and
+        not of a card ("la tarjeta de crédito vence...")."""
+        before = max(0, m.start() - 40)
+        loan = self.not_expiry.search(m["between"]) or self.not_expiry_before.search(text, before, m.start())
+        return self._expiry(text, m) and (not loan or self.card.search(text, before, m.end("between")) is not None)
+
     def _named_expiry(self, text: str, m: re.Match[str]) -> bool:
         """A month and year, not a whole date ("el 4 de abril de 2027", "April 4th of 2027" are dates)."""
-        return self._expiry(text, m) and not self.day_before.search(text, 0, m.start("v"))
+        return self._cued_expiry(text, m) and not self.day_before.search(text, 0, m.start("v"))
 
     def _card_part(self, text: str, m: re.Match[str]) -> bool:
         """6-11 digits after a card cue, unless said as an amount or a phone number ("card balance 125000")."""

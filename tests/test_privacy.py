@@ -113,6 +113,7 @@ def test_spoken_digits_redacted_word_by_word() -> None:
         ("la fecha de vencimiento es cuatro del veintisiete", "la fecha de vencimiento es [EXPIRY]"),
         ("cuatro del veintisiete", "[EXPIRY]"),
         ("vence en abril de 2027", "vence en [EXPIRY]"),
+        ("la tarjeta de crédito vence en abril de 2027", "la tarjeta de crédito vence en [EXPIRY]"),
         ("caduca en abril de dos mil veintisiete", "caduca en [EXPIRY]"),
         ("the code on the back is 123", "the code on the back is [CVV]"),
         ("the three digits on the back are seven three seven", "the three digits on the back are [CVV]"),
@@ -147,6 +148,11 @@ def test_redacts_expiry_security_code_and_half_cards(text: str, expected: str) -
         "vence el quince de mayo del dos mil veintisiete",
         "con la tarjeta le pago ciento veintitrés mil pesos",
         "el código postal es 28013",
+        "tengo un crédito de 300000 con ustedes",
+        "su crédito vence en marzo de 2027",
+        "su cuota vence en abril de 2027",
+        "the payment plan expires 04/27",
+        "your offer expires April 2027",
     ],
 )
 def test_leaves_amounts_and_dates(text: str) -> None:
@@ -159,7 +165,7 @@ def test_every_cue_has_english_and_spanish_entries_and_unknown_keys_are_refused(
     from assist.privacy import PrivacyRules, packaged, privacy_rules
 
     rules = privacy_rules()
-    for name in ("card", "cvv", "expiry", "ssn", "dni"):
+    for name in ("card", "card_part", "cvv", "expiry", "ssn", "dni"):
         cue = getattr(rules.cues, name)
         assert cue.en and cue.es, name
     raw = packaged("privacy")
