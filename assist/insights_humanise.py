@@ -8,18 +8,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from assist.analysis.wording import Words
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Titles(_Strict):
-    en: str
-    es: str
-
-
 class Component(_Strict):
-    title: Titles
+    title: Words
     weight: float = Field(gt=0)
     items: tuple[str, ...] = ()
     rules: tuple[str, ...] = ()
@@ -30,7 +27,7 @@ class HumanisationRules(_Strict):
     """rules/humanisation.yaml, validated."""
 
     version: int
-    title: Titles
+    title: Words
     components: dict[str, Component]
 
     @classmethod
