@@ -34,7 +34,7 @@ from assist.metrics import Metrics
 from assist.post_call import PostCallRunner
 from assist.privacy import Redactor
 from assist.recording_store import Recordings
-from assist.ruleset import RuleSet
+from assist.ruleset import RuleSet, packaged_rules
 from assist.session import CallSession
 from assist.settings import Settings, get_settings
 from assist.storage.recorder import Recorder
@@ -52,7 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """The service; its rules (settings.rules_dir over the packaged ones) are loaded and validated here,
     once: an invalid rules file raises RulesError (file, field, problem) before anything starts."""
     settings = settings or get_settings()
-    rules = RuleSet.load(settings.rules_dir)
+    rules = RuleSet.load(settings.rules_dir) if settings.rules_dir else packaged_rules()
     app = FastAPI(title="Recobra", version="0.1.0", lifespan=_lifespan, redirect_slashes=False)
     app.state.settings = settings
     app.state.rules = rules
