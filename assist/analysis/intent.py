@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from assist.analysis.text import RULES_DIR
+from assist.languages import Language
 
 log = structlog.get_logger(__name__)
 
@@ -28,7 +29,7 @@ NONE = "none"
 """The label of the class that calls for nothing (index 0 of every head)."""
 HeadName = Literal["agent", "debtor", "prompts"]
 Label = Annotated[str, Field(pattern=r"^[a-z_]+$")]
-Phrases = dict[Literal["en", "es"], list[Annotated[str, Field(min_length=1)]]]
+Phrases = dict[Language, list[Annotated[str, Field(min_length=1)]]]
 
 
 class _Model(BaseModel):
