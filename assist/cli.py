@@ -36,8 +36,10 @@ def _loopback(host: str) -> bool:
 
 @app.command()
 def serve(host: str = typer.Option(None), port: int = typer.Option(None)) -> None:
-    """Start the service (without tenants, development mode: loopback addresses only)."""
+    """Start the service (without tenants, development mode: loopback addresses only); invalid rules stop it
+    with each problem (file, field, what is wrong) and exit code 2."""
     from assist.app import create_app
+    from assist.ruleset import RulesError
 
     s = get_settings()
     host = host or s.host
@@ -47,7 +49,12 @@ def serve(host: str = typer.Option(None), port: int = typer.Option(None)) -> Non
                     fg="red", err=True)
         raise typer.Exit(2)
     configure_logging(s.log_level, s.log_json)
-    uvicorn.run(create_app(s), host=host, port=port or s.port, log_level=s.log_level.lower(),
+    try:
+        service = create_app(s)
+    except RulesError as exc:
+        typer.secho(f"not starting: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from None
+    uvicorn.run(service, host=host, port=port or s.port, log_level=s.log_level.lower(),
                 ws_max_size=s.max_message_bytes + 4096, access_log=False)  # assist.auth logs requests
 
 

@@ -17,7 +17,7 @@ from assist.app import create_app
 from assist.cli import app as cli
 from assist.languages import LANGUAGES
 from assist.ruleset import HEADS, PACKAGED, PACKS, SCHEMAS, RulesError, RuleSet, check_rules, packaged_rules
-from assist.settings import Settings
+from assist.settings import Settings, get_settings
 
 Edit = Callable[[str], str]
 
@@ -130,10 +130,19 @@ def test_cli_checks_the_packaged_rules_and_a_broken_copy(tmp_path: Path) -> None
     assert "summary.yaml: lines.unknown.es: Field required" in bad.output
 
 
-def test_the_service_does_not_start_on_broken_rules(tmp_path: Path) -> None:
+def test_the_service_does_not_start_on_broken_rules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     folder = _copy(tmp_path, "stress.yaml", _sub("trend_window_s: 60.0", "trend_window_s: soon"))
-    with pytest.raises(RulesError, match=r"stress.yaml: trend_window_s: Input should be a valid number"):
+    expected = "stress.yaml: trend_window_s: Input should be a valid number"
+    with pytest.raises(RulesError, match=expected):
         create_app(Settings(rules_dir=folder, database_url=f"sqlite:///{tmp_path / 'r.db'}"))
+    monkeypatch.setenv("RECOBRA_RULES_DIR", str(folder))
+    monkeypatch.setenv("RECOBRA_DATABASE_URL", f"sqlite:///{tmp_path / 'r.db'}")
+    get_settings.cache_clear()
+    try:
+        served = CliRunner().invoke(cli, ["serve"])
+    finally:
+        get_settings.cache_clear()
+    assert served.exit_code == 2 and "not starting" in served.output and expected in served.output, served.output
 
 
 def test_languages_are_one_list() -> None:
