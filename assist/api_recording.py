@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import structlog
 from fastapi import APIRouter, HTTPException, Request
@@ -24,7 +25,8 @@ router = APIRouter(prefix="/api", tags=["recordings"])
 log = structlog.get_logger(__name__)
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 MEDIA_TYPE = "audio/ogg"
-ERRORS = {404: {"description": "No such call, or it has no recording"}, 410: {"description": "Purged (retention)"},
+ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No such call, or it has no recording"}, 410: {"description": "Purged (retention)"},
           416: {"description": "Range not satisfiable"}, 500: {"description": "The file cannot be decrypted or read"}}
 
 

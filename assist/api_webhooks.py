@@ -35,8 +35,8 @@ class DeliveryOut(BaseModel):
 
     @classmethod
     def of(cls, row: WebhookDelivery) -> DeliveryOut:
-        return cls(id=row.id, event=row.event, call_id=row.call_id, status=row.status,  # type: ignore[arg-type]
-                   attempts=row.attempts, created_at=utc(row.created_at),  # type: ignore[arg-type]
+        return cls(id=row.id, event=row.event, call_id=row.call_id, status=row.status,
+                   attempts=row.attempts, created_at=utc(row.created_at),
                    next_attempt_at=utc(row.next_attempt_at) if row.status == "pending" else None,
                    last_attempt_at=utc(row.last_attempt_at), delivered_at=utc(row.delivered_at),
                    last_status=row.last_status, last_error=row.last_error)

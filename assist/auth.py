@@ -24,9 +24,9 @@ import json
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
 import structlog
@@ -188,7 +188,8 @@ class Authenticator:
             if not signature:
                 raise AuthError("missing X-Twilio-Signature")
             for t in self.tenants.values():
-                if t.twilio_auth_token and valid_twilio_signature(t.twilio_auth_token.get_secret_value(), url, signature):
+                if t.twilio_auth_token and valid_twilio_signature(t.twilio_auth_token.get_secret_value(), url,
+                                                                  signature):
                     return Principal(t.id, "ingest")
             raise AuthError("X-Twilio-Signature does not match this URL for any tenant")
         tenant = self.by_api_key(headers.get("x-api-key"))
@@ -216,7 +217,8 @@ class Authenticator:
             raise ValueError(f"unknown tenant {tenant!r}")
         ttl = min(ttl_s or self.settings.token_ttl_s, self.settings.token_max_ttl_s)
         now = time.time()
-        return mint_token(self._secret, tenant, role, call_id=call_id, ttl_s=ttl, subject=subject, now=now), int(now + ttl)
+        minted = mint_token(self._secret, tenant, role, call_id=call_id, ttl_s=ttl, subject=subject, now=now)
+        return minted, int(now + ttl)
 
 
 class _RedactTokens(logging.Filter):
@@ -283,7 +285,7 @@ class AuthMiddleware:
             return
         status = 500
 
-        async def send_noting_status(message: dict) -> None:
+        async def send_noting_status(message: MutableMapping[str, Any]) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
@@ -313,7 +315,8 @@ class AuthMiddleware:
         token = _bearer(headers, scope)
         if path == "/metrics":
             expected = self.auth.settings.metrics_token
-            if expected is None or not token or not hmac.compare_digest(token.encode(), expected.get_secret_value().encode()):
+            if (expected is None or not token
+                    or not hmac.compare_digest(token.encode(), expected.get_secret_value().encode())):
                 raise AuthError("/metrics needs the metrics token", 401 if not token else 403)
             return Principal(None, "metrics")
         principal = self._integration(scope, headers) or self.auth.bearer(token)

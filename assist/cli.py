@@ -167,7 +167,7 @@ def replay(
                                 help="Tenant X-API-KEY (plain, genesys) or Twilio auth token (twilio)."),
     client_secret: str = typer.Option(None, envvar="RECOBRA_REPLAY_CLIENT_SECRET",
                                       help="Genesys client secret (base64): sign the upgrade like AudioHook."),
-    token: str = typer.Option(None, envvar="RECOBRA_REPLAY_TOKEN",
+    token: str | None = typer.Option(None, envvar="RECOBRA_REPLAY_TOKEN",
                               help="Access token for following the events (minted here when the settings allow)."),
 ) -> None:
     """Stream a recording into a running service and print its live events."""

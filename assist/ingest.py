@@ -311,7 +311,8 @@ async def serve_ingest(ws: WebSocket, protocol: str, registry: CallRegistry, set
     await ws.accept()
     if protocol not in PROTOCOLS:
         metrics.rejected.labels("unknown_protocol").inc()
-        await ws.close(CloseCode.POLICY_VIOLATION, close_reason(f"unknown protocol {protocol!r}; use one of {PROTOCOLS}"))
+        await ws.close(CloseCode.POLICY_VIOLATION,
+                       close_reason(f"unknown protocol {protocol!r}; use one of {PROTOCOLS}"))
         return
     conn = _Connection(ws, protocol, registry, settings, factory, tenants)
     closed = False

@@ -40,11 +40,13 @@ def _quotes(s: Session, f: InsightFilter, kind: str, code: str) -> list[dict[str
 
 def top_failures(s: Session, f: InsightFilter, kind: str) -> list[dict[str, Any]]:
     """The `kind` ("item" or "rule") codes failing most often for the filter's agent, with quotes."""
-    q = (select(CallFinding.code, func.count().label("fails"), func.count(func.distinct(CallFinding.call_id)).label("calls"))
+    q = (select(CallFinding.code, func.count().label("fails"),
+                func.count(func.distinct(CallFinding.call_id)).label("calls"))
          .join(CI, CI.call_id == CallFinding.call_id).where(CallFinding.kind == kind, *f.where())
          .group_by(CallFinding.code).order_by(func.count().desc(), CallFinding.code).limit(TOP))
     titles = default_card().titles
-    return [{"code": r.code, "title": dict(titles.get(r.code, {})), "fails": r.fails, "calls": r.calls, "quotes": _quotes(s, f, kind, r.code)}
+    return [{"code": r.code, "title": dict(titles.get(r.code, {})), "fails": r.fails, "calls": r.calls,
+             "quotes": _quotes(s, f, kind, r.code)}
             for r in s.execute(q)]
 
 
@@ -59,7 +61,8 @@ def _window(s: Session, f: InsightFilter) -> dict[str, Any]:
 
 
 def notes(s: Session, tenant: str | None, agent: str) -> list[dict[str, Any]]:
-    q = select(CoachingNote).where(CoachingNote.agent_id == agent).order_by(CoachingNote.at.desc(), CoachingNote.id.desc())
+    q = (select(CoachingNote).where(CoachingNote.agent_id == agent)
+         .order_by(CoachingNote.at.desc(), CoachingNote.id.desc()))
     if tenant is not None:
         q = q.where(CoachingNote.tenant == tenant)
     return [{"id": n.id, "author": n.author, "at": utc(n.at), "text": n.text} for n in s.scalars(q)]

@@ -61,11 +61,13 @@ def _findings(call: Call, card: Mapping[str, Any], warnings: Sequence[Mapping[st
     for item in (*card.get("gate", ()), *card.get("items", ())):
         if item.get("result") == "fail":
             quote = (item.get("evidence") or [{}])[0]
-            rows.append({**base, "kind": "item", "code": item["id"], "severity": 3 if item.get("section") == "gate" else 1,
-                         "quote": quote.get("quote", ""), "speaker": quote.get("speaker", ""), "start": quote.get("start")})
+            rows.append({**base, "kind": "item", "code": item["id"],
+                         "severity": 3 if item.get("section") == "gate" else 1, "quote": quote.get("quote", ""),
+                         "speaker": quote.get("speaker", ""), "start": quote.get("start")})
     for w in warnings:
         ev = w.get("evidence") or {}
-        rows.append({**base, "kind": "rule", "code": str(w.get("rule_id")), "severity": SEVERITY.get(w.get("severity"), 0),
+        rows.append({**base, "kind": "rule", "code": str(w.get("rule_id")),
+                     "severity": SEVERITY.get(str(w.get("severity")), 0),
                      "quote": ev.get("quote", ""), "speaker": ev.get("speaker", ""), "start": ev.get("start")})
     return rows
 

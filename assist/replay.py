@@ -70,7 +70,7 @@ async def replay(
         async with websockets.connect(endpoint, additional_headers=headers, close_timeout=CLOSE_TIMEOUT_S) as ws:
             await ws.send(client.open_message())
             while client.opened is None:
-                client.receive(await ws.recv())
+                client.receive(await ws.recv(decode=True))
             reader = asyncio.create_task(_drain(ws, client.receive))
             await _paced(ws, client.audio_messages(), speed)
             await reader

@@ -41,7 +41,8 @@ class _Note:
     """The lines being written, in one language."""
 
     def __init__(self, language: str) -> None:
-        self.language, self.lines = language, []
+        self.language = language
+        self.lines: list[dict[str, Any]] = []
         self.unknown = _text("unknown", language)
 
     def add(self, section: str, code: str, source: dict[str, Any], **params: Any) -> None:
@@ -59,7 +60,7 @@ def _outcomes(note: _Note, category: Mapping[str, Any]) -> None:
     rules = _rules()
     by_code = {o["code"]: o for o in category.get("outcomes", [])}
     if (primary := category.get("primary")) in by_code:
-        note.add("outcome", "outcome", _cue_source(by_code[primary]), title=title(primary))
+        note.add("outcome", "outcome", _cue_source(by_code[primary]), title=title(str(primary)))
     for code, o in by_code.items():
         d, src = o.get("details", {}), _cue_source(o)
         amount = _money(d.get("amount"), d.get("currency"), note.unknown)
@@ -87,6 +88,7 @@ def after_call_summary(events: Iterable[EventBase]) -> dict[str, Any]:
                  title=w["title"])
     facts = next((e for e in reversed(events) if isinstance(e, AccountUpdated)), None)
     for i, p in enumerate(facts.facts.get("payments_since_extract", []) if facts else []):
+        assert facts is not None
         source = {"kind": "fact", "seq": facts.seq, "field": f"payments_since_extract.{i}"}
         amount = _money(p["amount"], facts.facts.get("currency"), note.unknown)
         note.add("facts", "payment_on_file", source, amount=amount, date=p["date"])

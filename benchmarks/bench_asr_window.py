@@ -389,7 +389,8 @@ def print_table(rows: list[dict]) -> None:
         print(f"{r['set']:<16}{r['model']:<8}{r['utterances']:>4}{r['audio_s']:>7.1f}  {r['wer_full']:>7.3f}"
               f"{r['wer_trim']:>8.3f}{r['wer_diff']:>+7.3f}  {r['decode_s_full']:>7.2f}{r['decode_s_trim']:>7.2f}"
               f"{r['rtf_full']:>8.3f}{r['rtf_trim']:>8.3f}{fmt(r['speedup'], '.1f'):>6}  {r['fallbacks_trim']:>3}  "
-              f"{fmt(ts['max_s']):>7}{fmt(ts['p95_s']):>7}{fmt(ts['over_0_1_s'], '.2f'):>6}{r['tail_words_trim_only']:>5}  {ref}",
+              f"{fmt(ts['max_s']):>7}{fmt(ts['p95_s']):>7}{fmt(ts['over_0_1_s'], '.2f'):>6}"
+              f"{r['tail_words_trim_only']:>5}  {ref}",
               flush=True)
 
 
@@ -497,7 +498,8 @@ def main() -> None:
     for b in beam_rows:
         f = b["full_window"]
         print(f"{b['set']:<16}{b['audio_s']:>7.1f}  {b['wer_beam1']:>7.3f}{b['wer_beam5']:>7.3f}  "
-              f"{b['rtf_beam1']:>7.3f}{b['rtf_beam5']:>7.3f}  {b['fallbacks_beam1']:>2}/{b['fallbacks_beam5']:<2}    |  "
+              f"{b['rtf_beam1']:>7.3f}{b['rtf_beam5']:>7.3f}  "
+              f"{b['fallbacks_beam1']:>2}/{b['fallbacks_beam5']:<2}    |  "
               f"      {f['wer_beam1']:>7.3f}{f['wer_beam5']:>7.3f}  {f['rtf_beam1']:>7.3f}{f['rtf_beam5']:>7.3f}")
     beam_verdict = verdict_beams(beam_rows)
     print(beam_verdict)
@@ -529,7 +531,8 @@ def main() -> None:
     if args.quick:
         return
     result = {
-        "machine": machine(), "code": version, "code_changed_during_run": changed, "device": "cpu", "threads": THREADS, "mode": "thread pool (batching auto on CPU)",
+        "machine": machine(), "code": version, "code_changed_during_run": changed, "device": "cpu", "threads": THREADS,
+        "mode": "thread pool (batching auto on CPU)",
         "window_trim": asdict(TRIM), "window_full": asdict(FULL),
         "load_average_1m": {"start": round(load_start[0], 2), "end": round(load_end[0], 2)},
         "notes": [

@@ -30,7 +30,8 @@ TARGET_P95_MS = 50.0
 HISTORY = {
     "en": [("agent", "Hi, this is Mike from Apex Recovery. Am I speaking with Sarah Jones?"),
            ("debtor", "Yes, this is Sarah. Who is this again?"),
-           ("agent", "This is an attempt to collect a debt and any information obtained will be used for that purpose."),
+           ("agent", "This is an attempt to collect a debt and any information obtained will be used for that "
+                     "purpose."),
            ("debtor", "I lost my job in January and I just can't afford it right now."),
            ("agent", "I understand, that sounds really hard. Let's look at what might work for you."),
            ("debtor", "Maybe I could pay something small every month.")],

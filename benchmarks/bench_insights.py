@@ -4,7 +4,8 @@ stored calls on SQLite and on PostgreSQL, target under 1 s.
 The history is SYNTHETIC (marked "synthetic": true in every call's metadata, ids "synthetic-..."): 200
 agents in 10 teams, 4 campaigns, EN/ES, 180 days; scores, bands, outcomes, promises, stress, findings
 and humanisation components drawn from a seeded generator and written in bulk (calls, qa_results,
-call_tags, call_insights, call_humanisation, call_findings), as the recorder and assist/insights_facts.py would leave them.
+call_tags, call_insights, call_humanisation, call_findings), as the recorder and assist/insights_facts.py would leave
+them.
 Each query runs through the real FastAPI route (auth in development mode) on a fresh database migrated to
 head; PostgreSQL is a new database on 127.0.0.1:5432 (trust auth, user postgres or root), dropped after.
 
@@ -67,7 +68,8 @@ def _rows(i: int, rng: random.Random, now: datetime, components: list[str]) -> d
     cat = rng.choice(CATEGORIES)
     promise = int(cat in ("promise_to_pay", "payment_plan"))
     stress = rng.choice((None, rng.uniform(0, 100)))
-    parts = {c: {"value": rng.choice((None, 0.0, 50.0, 100.0, 100.0)), "weight": 10, "evidence": []} for c in components}
+    parts = {c: {"value": rng.choice((None, 0.0, 50.0, 100.0, 100.0)), "weight": 10, "evidence": []}
+             for c in components}
     values = [p["value"] for p in parts.values() if p["value"] is not None]
     meta = {"tenant": "bench", "synthetic": True, "agent_id": agent, "team": team, "campaign": campaign}
     base = {"call_id": cid, "tenant": "bench", "agent_id": agent, "started_at": started}
@@ -95,8 +97,8 @@ def _rows(i: int, rng: random.Random, now: datetime, components: list[str]) -> d
     }
 
 
-TABLES = (("calls", CallRow), ("qa", QaResult), ("tags", CallTag), ("insights", CallInsight), ("human", CallHumanisation),
-          ("findings", CallFinding))
+TABLES = (("calls", CallRow), ("qa", QaResult), ("tags", CallTag), ("insights", CallInsight),
+          ("human", CallHumanisation), ("findings", CallFinding))
 
 
 def generate(db: Database, n: int, seed: int = 20) -> float:

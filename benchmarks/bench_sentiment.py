@@ -55,7 +55,8 @@ def main() -> None:
         report[lang] = {
             "sentiment": _time(lambda t, lang=lang: classify([t], lang), texts, args.repeat),
             "prompt_match_final": _time(lambda t: index.match(t, True), texts, args.repeat),
-            "prompt_match_partial": _time(lambda t: index.match(" ".join(t.split()[: max(3, len(t.split()) // 2)]), False),
+            "prompt_match_partial": _time(
+                lambda t: index.match(" ".join(t.split()[: max(3, len(t.split()) // 2)]), False),
                                           texts, args.repeat),
         }
     for key, value in report.items():

@@ -149,7 +149,8 @@ def by_language(tallies: dict[tuple[str, str], Tally]) -> dict[str, Tally]:
     return out
 
 
-def score_prompts(lines: list[EvalLine], embedder: Embedder | None = None) -> tuple[dict[str, dict[str, float]], list[str]]:
+def score_prompts(lines: list[EvalLine],
+                  embedder: Embedder | None = None) -> tuple[dict[str, dict[str, float]], list[str]]:
     """Per language: top-1 accuracy on lines calling for a card, and the share of lines calling for
     none that raised one; with a description of every error."""
     index = card_index(embedder=embedder)

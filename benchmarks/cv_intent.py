@@ -78,7 +78,8 @@ def main() -> None:
         top1 = sum(m is not None and m.card.id == ln.card for ln, m in card) / len(card)
         raised = sum(m is not None for _, m in none) / len(none)
         if args.errors:
-            print("\n".join(f"  {ln.card} got {m and m.card.id}: {ln.text}" for ln, m in rows if (m and m.card.id) != ln.card))
+            print("\n".join(f"  {ln.card} got {m and m.card.id}: {ln.text}"
+                            for ln, m in rows if (m and m.card.id) != ln.card))
         print(f"prompts {lang}: top-1 {top1:.3f} on {len(card)}, raised on none {raised:.3f} of {len(none)}")
 
 

@@ -79,13 +79,15 @@ def abcd() -> list[dict]:
 def main() -> None:
     result = {
         "natcs_dev_seen": natcs([NATCS / "development.test-utterances.jsonl"]),
-        "natcs_heldout": natcs([NATCS / "test-banking.test-utterances.jsonl", NATCS / "test-finance.test-utterances.jsonl"]),
+        "natcs_heldout": natcs([NATCS / "test-banking.test-utterances.jsonl",
+                                NATCS / "test-finance.test-utterances.jsonl"]),
         "abcd": abcd(),
     }
     for key in ("natcs_dev_seen", "natcs_heldout"):
         n = result[key]
         print(f"{key}: {n['utterances']} utterances, {n['dispute_positives']} dispute-like")
-        print(f"  dispute precision {n['dispute_precision']:.3f}  recall {n['dispute_recall']:.3f}  F1 {n['dispute_f1']:.3f}")
+        print(f"  dispute precision {n['dispute_precision']:.3f}  recall {n['dispute_recall']:.3f}  "
+              f"F1 {n['dispute_f1']:.3f}")
         print(f"  other outcome tags fire on {n['other_outcome_false_alarm_rate']:.2%} of the other turns: "
               f"{n['other_outcome_false_alarms']}")
     for a in result["abcd"]:

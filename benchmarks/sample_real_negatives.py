@@ -46,7 +46,8 @@ def _detokenise(text: str) -> str:
 
 def _pick(lines: list[str], salt: str) -> tuple[list[str], list[str]]:
     """Train and test samples, disjoint, in a fixed pseudo-random order."""
-    unique = sorted(dict.fromkeys(t for t in lines if _ok(t)), key=lambda t: hashlib.sha1((salt + t).encode()).hexdigest())
+    unique = sorted(dict.fromkeys(t for t in lines if _ok(t)),
+                    key=lambda t: hashlib.sha1((salt + t).encode()).hexdigest())
     return unique[:PER_SPLIT], unique[PER_SPLIT : 2 * PER_SPLIT]
 
 
@@ -62,9 +63,11 @@ def _xed(data: Path, name: str) -> list[str]:
 
 
 def _write(speaker: str, split: str, groups: list[dict]) -> None:
-    head = (f"# Real {speaker}-side negatives, {split.upper()} split, written by benchmarks/sample_real_negatives.py from\n"
+    head = (f"# Real {speaker}-side negatives, {split.upper()} split, written by "
+            "benchmarks/sample_real_negatives.py from\n"
             "# ../shared/data (NatCS CDLA-Permissive-2.0, XED CC-BY-4.0). None calls for a warning or a card.\n")
-    body = yaml.safe_dump({"speaker": speaker, "split": split, "groups": groups}, allow_unicode=True, width=140, sort_keys=False)
+    body = yaml.safe_dump({"speaker": speaker, "split": split, "groups": groups}, allow_unicode=True, width=140,
+                          sort_keys=False)
     (OUT / f"real_{speaker}.{split}.yaml").write_text(head + body, encoding="utf-8")
 
 
@@ -77,14 +80,16 @@ def main() -> None:
     xed_es = _pick(_xed(data, "Projections_es-projections.tsv"), "xed-es")
     xed_en_d = _pick(_xed(data, "AnnotatedData_neu_en.txt"), "xed-en-neutral")
     for i, split in enumerate(("train", "dev")):
-        subs = {"group": "movie subtitles (XED)", "rule": None, "lines": {"en-US": xed_en[i], "es-ES": xed_es[i][: PER_SPLIT // 2]}}
+        subs = {"group": "movie subtitles (XED)", "rule": None,
+                "lines": {"en-US": xed_en[i], "es-ES": xed_es[i][: PER_SPLIT // 2]}}
         _write("agent", split, [subs])
         _write("debtor", split, [
             {"group": "customer-service requests (NatCS)", "rule": None, "card": None, "lines": {"en-US": natcs[i]}},
             {"group": "movie subtitles (XED)", "rule": None, "card": None,
              "lines": {"en-US": xed_en_d[i][: PER_SPLIT // 2], "es-ES": xed_es[i][PER_SPLIT // 2 :]}},
         ])
-        print(f"{split}: natcs {len(natcs[i])}, xed en {len(xed_en[i])}, es {len(xed_es[i])}, en-neutral {len(xed_en_d[i])}")
+        print(f"{split}: natcs {len(natcs[i])}, xed en {len(xed_en[i])}, es {len(xed_es[i])}, "
+              f"en-neutral {len(xed_en_d[i])}")
 
 
 if __name__ == "__main__":

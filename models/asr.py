@@ -299,7 +299,7 @@ class AsrWorker:
         doubtful = [i for i, (q, r) in enumerate(zip(requests, results))
                     if detector is not None and self._wants_language(q) and r.detected is None
                     and (not r.words or sum(w.probability for w in r.words) / len(r.words) < PROBE_BELOW)]
-        if not doubtful:
+        if not doubtful or detector is None:
             return results
         found = BatchedWhisper(models[detector], self.window, self._detectable).detect(
             [requests[i].audio for i in doubtful])

@@ -205,9 +205,9 @@ class BatchedWhisper:
         unknown = [i for i, s in enumerate(states) if s.language is None or (s.detect and s.detected is None)]
         if unknown:
             for i, ranked in zip(unknown, self.model.model.detect_language(_take(encoded, unknown, len(states)))):
-                states[i].detected = self._pick_language(ranked)
+                states[i].detected = detected = self._pick_language(ranked)
                 if states[i].language is None:
-                    states[i].language, states[i].language_probability = states[i].detected
+                    states[i].language, states[i].language_probability = detected
         groups: dict[tuple[str | None, int, int], list[int]] = {}
         for i, s in enumerate(states):
             # one start sequence per alignment call, and <|startoftranscript|> at one index per generate call
@@ -275,7 +275,7 @@ class BatchedWhisper:
         segments, seek, single_timestamp_ending = split
         time_offset = s.seek * self.time_per_frame
         WhisperModel.add_word_timestamps(
-            _OneAlignment(self.model.frames_per_second, alignment),  # type: ignore[arg-type]
+            _OneAlignment(self.model.frames_per_second, alignment),
             [segments], tokenizer, None, n, PREPEND_PUNCTUATIONS, APPEND_PUNCTUATIONS, s.last_speech,
         )
         last_word_end = get_end(segments)
@@ -311,6 +311,7 @@ class BatchedWhisper:
         suppress = list(get_suppressed_tokens(tokenizer, [-1]))
         for temperature in temperatures:
             features = _take(encoded, pending, len(prompts))
+            kwargs: dict[str, float]
             if temperature == 0:
                 kwargs = {"beam_size": beam_size, "patience": 1}
             else:

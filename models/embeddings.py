@@ -144,11 +144,11 @@ class EmbeddingCache:
         """Cached rows for `texts`, encoding (with `encode`) only the texts not cached."""
         rows = self.get(texts)
         missing = list(dict.fromkeys(t for t, row in zip(texts, rows) if row is None))
+        fresh: dict[str, np.ndarray] = {}
         if missing:
             fresh = dict(zip(missing, encode(missing)))
             self.put(missing, np.stack(list(fresh.values())))
-            rows = [fresh[t] if row is None else row for t, row in zip(texts, rows)]
-        return np.stack(rows)
+        return np.stack([fresh[t] if row is None else row for t, row in zip(texts, rows)])
 
 
 def cache_by_model(build: Callable[..., T]) -> Callable[..., T]:

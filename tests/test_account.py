@@ -246,7 +246,8 @@ def test_a_spoken_amount_that_differs_from_the_facts_is_warned_live(service):
 
 def test_non_us_citations_are_marked_unless_the_domain_notes_source_them():
     """Outside the US a citation names its source (collections-domain.md) or says it needs checking."""
-    sourced = {"FCA CONC 7.14", "FCA CONC 7.15", "RGPD art. 21", "Mandato del acreedor (allowed_offers)"}  # the last: no law
+    # the last is no law
+    sourced = {"FCA CONC 7.14", "FCA CONC 7.15", "RGPD art. 21", "Mandato del acreedor (allowed_offers)"}
     for rule in account_rules().rules.values():
         for jurisdiction, citation in rule.citation.items():
             if jurisdiction in ("us", "*"):

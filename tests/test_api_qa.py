@@ -50,7 +50,8 @@ def test_list_and_filters(client: TestClient) -> None:
     assert _ids(client.get("/api/calls")) == set(LOADED)
     assert _ids(client.get("/api/calls", params={"agent": "agent-7"})) == {"en_promise_to_pay"}
     assert _ids(client.get("/api/calls", params={"compliance_fail": True})) == {"en_threat_refusal"}
-    assert _ids(client.get("/api/calls", params={"band": "meets_standard"})) == {"en_promise_to_pay", "es_plan_hardship"}
+    assert _ids(client.get("/api/calls", params={"band": "meets_standard"})) == {"en_promise_to_pay",
+                                                                                "es_plan_hardship"}
     assert _ids(client.get("/api/calls", params={"category": "hardship_unemployment"})) == {
         "en_promise_to_pay", "es_plan_hardship"}
     assert _ids(client.get("/api/calls", params={"category": "dispute"})) == {"es_dispute_cease"}

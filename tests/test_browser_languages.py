@@ -102,7 +102,7 @@ def test_qa_page_follows_the_browser_then_the_switch(spanish, browser):
     assert page.locator("#scorecard-title").text_content() == "Evaluación"
     assert page.locator("#item-C1 .item-title").text_content() == "C1 Petición de pago clara y respetuosa"
     assert page.locator("#section-negotiation").text_content().startswith("Negociación y resolución")
-    card = page.evaluate("fetch('/api/calls/' + encodeURIComponent('%s')).then(r => r.json())" % CALL)["scorecard"]
+    card = page.evaluate(f"fetch('/api/calls/' + encodeURIComponent('{CALL}')).then(r => r.json())")["scorecard"]
     whys = {i["id"]: i["whys"] for i in card["items"]}
     assert page.locator("#item-C1 .why").text_content() == whys["C1"]["es"]
     page.select_option("#language", "en")

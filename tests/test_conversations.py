@@ -165,7 +165,8 @@ def test_events_socket_and_live_list_serve_a_conversation(service):
     assert "sock-1" in json.dumps(live)
 
     async def read() -> list[dict]:
-        url = f"{service.url}/calls/sock-1/events?since=1&token={bearer('acme', 'agent', 'sock-1')['Authorization'][7:]}"
+        token = bearer('acme', 'agent', 'sock-1')['Authorization'][7:]
+        url = f"{service.url}/calls/sock-1/events?since=1&token={token}"
         async with websockets.connect(url) as ws:
             post(service, "/conversations/sock-1/close", {})
             return [json.loads(m) async for m in ws]

@@ -41,7 +41,8 @@ TWILIO = [
      "start": {"accountSid": "AC1", "streamSid": SID, "callSid": "CA1", "tracks": ["inbound", "outbound"],
                "customParameters": {"language": "en"}, "mediaFormat": MEDIA_FORMAT}},
     {"event": "media", "sequenceNumber": "2", "streamSid": SID,
-     "media": {"track": "inbound", "chunk": "1", "timestamp": "0", "payload": base64.b64encode(b"\xff" * 160).decode()}},
+     "media": {"track": "inbound", "chunk": "1", "timestamp": "0",
+               "payload": base64.b64encode(b"\xff" * 160).decode()}},
     {"event": "mark", "sequenceNumber": "3", "streamSid": SID, "mark": {"name": "m"}},
     {"event": "stop", "sequenceNumber": "4", "streamSid": SID, "stop": {"accountSid": "AC1", "callSid": "CA1"}},
 ]

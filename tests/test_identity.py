@@ -91,7 +91,8 @@ def stored(service, call_id: str) -> dict:
 
 def reconnects(service) -> float:
     text = httpx.get(service.http + "/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}).text
-    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith("recobra_call_reconnects_total"))
+    return sum(float(line.split()[-1]) for line in text.splitlines()
+               if line.startswith("recobra_call_reconnects_total"))
 
 
 def test_a_twilio_start_naming_an_ended_call_is_refused_and_the_call_kept(service, audio):

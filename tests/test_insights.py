@@ -24,7 +24,8 @@ from tests.tenancy import bearer, tenant_settings
 from tests.test_storage import db_url  # noqa: F401 - db_url is a fixture (SQLite + PostgreSQL)
 
 CALLS = Path(__file__).parent / "data" / "qa_calls"
-ACME = {"en_promise_to_pay": "north", "en_threat_refusal": "north", "es_plan_hardship": "sur", "es_dispute_cease": "sur"}
+ACME = {"en_promise_to_pay": "north", "en_threat_refusal": "north", "es_plan_hardship": "sur",
+        "es_dispute_cease": "sur"}
 GLOBEX = ("en_vulnerability",)
 SUP = bearer("acme", "supervisor")
 QA = bearer("acme", "qa")

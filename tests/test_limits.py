@@ -126,7 +126,8 @@ def again(message: str | bytes) -> str | bytes:
     """The message with a fresh call id (a call id is used once)."""
     if not isinstance(message, str):
         return message
-    return message.replace('"call_id": "', '"call_id": "again-').replace('"conversationId": "', '"conversationId": "again-')
+    return (message.replace('"call_id": "', '"call_id": "again-')
+            .replace('"conversationId": "', '"conversationId": "again-'))
 
 
 def test_a_live_call_is_untouched_by_a_barrage_of_bad_connections(service):

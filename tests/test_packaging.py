@@ -13,7 +13,6 @@ import time
 import urllib.request
 from pathlib import Path
 
-
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = ("overlay.html", "dashboard.html", "qa.html")
 ASSETS = ("overlay.js", "overlay_signals.js", "dashboard.js", "qa.js", "qa_call.js", "qa_util.js", "common.js",

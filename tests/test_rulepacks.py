@@ -92,7 +92,7 @@ def test_rule_family_must_be_a_trained_label(tmp_path: Path, rule_id: str, famil
 
 def test_every_must_not_say_and_trigger_rule_keeps_its_phrases_or_a_family() -> None:
     """No rule goes silent: each has phrases, and the meaning heads know every family in use."""
-    for code, pack in validate_all_packs().items():
+    for pack in validate_all_packs().values():
         for r in pack.rules:
             if r.type in ("must_not_say", "trigger"):
                 assert any(r.phrases.values()), r.id

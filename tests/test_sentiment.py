@@ -55,7 +55,8 @@ def test_final_utterances_only_and_eu_mode_skips_agent():
     assert ev.label == "negative" and ev.t == 8.0 and set(ev.probabilities) == set(LABELS)
 
     us = SentimentAnalyser(CallContext("c2", language="en"))
-    (ev,) = us.on_utterance(_utt(Speaker.AGENT, 1, "Thanks so much for your patience, I really appreciate it", lang="en"))
+    (ev,) = us.on_utterance(_utt(Speaker.AGENT, 1, "Thanks so much for your patience, I really appreciate it",
+                                 lang="en"))
     assert ev.speaker is Speaker.AGENT and ev.score > 0
 
 

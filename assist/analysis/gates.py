@@ -25,8 +25,11 @@ def _holds(cond: Condition, metadata: Mapping[str, Any]) -> bool:
     present, value = lookup(metadata, cond.field)
     if not present:
         return cond.missing
-    fold = lambda v: v.casefold() if isinstance(v, str) else v
-    return fold(value) in [fold(v) for v in cond.in_]
+    return _fold(value) in [_fold(v) for v in cond.in_]
+
+
+def _fold(value: Any) -> Any:
+    return value.casefold() if isinstance(value, str) else value
 
 
 def applies(when: Iterable[Condition], unless: list[Condition], metadata: Mapping[str, Any]) -> bool:

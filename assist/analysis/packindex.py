@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
 from functools import cache, lru_cache
+from typing import Any
 
 from assist.analysis.intent import intent_config
 from assist.analysis.matching import PhraseIndex, SemanticIndex, Tokens
@@ -30,7 +31,7 @@ _SEMANTIC_ROLES = ("phrases", "also", "ack", "forbidden")
 def _lists(pack: RulePack, langs: frozenset[str]) -> dict[Hashable, list[str]]:
     """Every phrase list of the pack in `langs`, keyed (rule id, role) or ("", list name)."""
 
-    def pick(phrases: Mapping[str, list[str]] | None) -> list[str]:
+    def pick(phrases: Mapping[Any, list[str]] | None) -> list[str]:  # keys: language tags
         return [p for tag, ps in (phrases or {}).items() if tag.split("-")[0] in langs for p in ps]
 
     config = intent_config()
@@ -72,7 +73,7 @@ def semantic_index(pack: RulePack, langs: frozenset[str], *, embedder: Embedder)
     lists = {
         k: v
         for k, v in _lists(pack, langs).items()
-        if k == NEUTRAL or (k[0] in semantic_rules and k[1] in _SEMANTIC_ROLES)
+        if k == NEUTRAL or (isinstance(k, tuple) and k[0] in semantic_rules and k[1] in _SEMANTIC_ROLES)
     }
     return SemanticIndex(lists, embedder.embed)
 

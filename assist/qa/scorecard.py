@@ -263,7 +263,7 @@ def _style_in_band(ctx: _Ctx, p: Mapping[str, Any]):
         return "na", ctx.why("no_style"), ()
     balanced = sum(e.get("band") == "balanced" for e in styles) / len(styles)
     result: Result = "pass" if balanced >= p["min_balanced_fraction"] else "fail"
-    bands = sorted({e.get("band") for e in styles if e.get("band") != "balanced"})
+    bands = sorted({str(e.get("band")) for e in styles if e.get("band") != "balanced"})
     if bands:
         return result, ctx.why("style_in_band_else", fraction=balanced, others=ctx.term_list(bands)), ()
     return result, ctx.why("style_in_band", fraction=balanced), ()
@@ -348,7 +348,7 @@ CHECKS: Mapping[str, Check] = {
 
 def _gate(call: CallData) -> list[ItemScore]:
     """One failed gate item per critical compliance warning that stands at the end of the call."""
-    gate = []
+    gate: list[ItemScore] = []
     for e in call.standing_warnings():
         if e.get("severity") != "critical":
             continue

@@ -33,12 +33,14 @@ class Script:
     def load(cls, path: Path) -> Script:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
         started = raw["started_at"]
-        return cls(path.stem, raw["language"], started if isinstance(started, datetime) else datetime.fromisoformat(started),
+        started = started if isinstance(started, datetime) else datetime.fromisoformat(started)
+        return cls(path.stem, raw["language"], started,
                    raw.get("metadata", {}), tuple(tuple(t) for t in raw["turns"]), tuple(raw.get("events", [])),
                    raw.get("expect", {}))
 
     def call_data(self, call_id: str | None = None) -> CallData:
-        turns = tuple(sorted((Turn(s, a, b, text, self.language) for s, a, b, text in self.turns), key=lambda t: t.start))
+        turns = tuple(sorted((Turn(s, a, b, text, self.language) for s, a, b, text in self.turns),
+                             key=lambda t: t.start))
         return CallData(call_id or self.name, turns, self.events, self.metadata, self.started_at,
                         max(t.end for t in turns))
 
@@ -57,7 +59,8 @@ class Script:
                                             metadata=dict(self.metadata))]
         for t, body in timed:
             at = self.started_at + timedelta(seconds=t)
-            out.append(EVENT_ADAPTER.validate_python({**body, "call_id": call_id, "seq": len(out) + 1, "t": t, "at": at}))
+            out.append(EVENT_ADAPTER.validate_python({**body, "call_id": call_id, "seq": len(out) + 1, "t": t,
+                                                      "at": at}))
         if ended:
             duration = max(t for t, _ in timed)
             out.append(CallEnded(call_id=call_id, seq=len(out) + 1, t=duration, reason="hangup", duration=duration,
@@ -67,10 +70,15 @@ class Script:
     async def store(self, recorder: Recorder, call_id: str, ended: bool = True) -> dict | None:
         """Record the call as if streamed live; returns the QA result when it ended, else None."""
         events = self.live_events(call_id, ended=ended)
-        await recorder.call_started(events[0])
+        first, last = events[0], events[-1]
+        assert isinstance(first, CallStarted)
+        await recorder.call_started(first)
         for e in events[1:-1] if ended else events[1:]:
             await recorder.record(e)
-        return await recorder.call_ended(events[-1]) if ended else None
+        if not ended:
+            return None
+        assert isinstance(last, CallEnded)
+        return await recorder.call_ended(last)
 
 
 def _spread_words(text: str, start: float, end: float) -> list[dict[str, Any]]:

@@ -14,9 +14,9 @@ import os
 import socket
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import CursorResult, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from assist.storage import repository as repo
@@ -66,11 +66,11 @@ def left_open(s: Session, node_id: str, own: bool) -> list[tuple[str, str | None
 def claim_and_score(s: Session, call_id: str, reason: str, rules: RuleSet | None = None) -> bool:
     """Mark the call interrupted and score it (by `rules`), if it is still active; False when another node
     was first."""
-    claimed = s.execute(
+    claimed = cast(CursorResult, s.execute(
         update(Call).where(Call.id == call_id, Call.status == "active")
         .values(status="interrupted", end_reason=reason, ended_at=datetime.now(UTC))
         .execution_options(synchronize_session=False)
-    ).rowcount
+    )).rowcount
     if claimed != 1:
         return False
     repo.score_and_store(s, call_id, rules)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from sqlalchemy import delete, exists, select
 from sqlalchemy.orm import Session
@@ -20,6 +20,14 @@ if TYPE_CHECKING:
     from assist.ruleset import RuleSet
 
 ANALYSIS_TYPES = ("compliance.warning", "prompt", "sentiment", "stress", "style", "abandon_risk")
+
+
+@overload
+def utc(dt: datetime) -> datetime: ...
+
+
+@overload
+def utc(dt: datetime | None) -> datetime | None: ...
 
 
 def utc(dt: datetime | None) -> datetime | None:

@@ -1,5 +1,6 @@
-"""Insights facts per call (and an index to find calls scored since a time), findings (failed items, standing warnings) and coaching notes
-(assist/insights_facts.py, assist/api_insights.py), indexed for grouping by tenant, agent and time.
+"""Insights facts per call (and an index to find calls scored since a time), findings (failed items, standing
+warnings) and coaching notes (assist/insights_facts.py, assist/api_insights.py), indexed for grouping by tenant,
+agent and time.
 
 Revision ID: 0006
 Revises: 0005
