@@ -21,9 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from assist.analysis.base import CallContext
 from assist.analysis.compliance import ComplianceAnalyser
+from benchmarks import compliance_eval as ev
 from models.embeddings import load_embedder
 from streaming.types import Speaker, Utterance
-from benchmarks import compliance_eval as ev
 from tests.test_compliance import CALLS, replay, standing
 
 OUT = Path(__file__).parent / "results" / "compliance.json"
@@ -117,7 +117,8 @@ def _eval_latency(lines: list[ev.EvalLine]) -> dict[str, float]:
         md = {"identity_verified": True, "account": line.account}
         an = ComplianceAnalyser(CallContext("lat", line.language, line.jurisdiction, metadata=md))
         an.start()
-        an.on_utterance(Utterance(line.speaker, 0, 0.0, 1.0, "hello there, good morning to you", (), line.language, True))
+        an.on_utterance(Utterance(line.speaker, 0, 0.0, 1.0, "hello there, good morning to you", (), line.language,
+                                  True))
         t0 = time.perf_counter()
         an.on_utterance(Utterance(line.speaker, 1, 1.0, 4.0, line.text, (), line.language, True))
         times.append((time.perf_counter() - t0) * 1000)
@@ -170,11 +171,13 @@ def main() -> None:
     for mode in ("phrase_only", "phrase_and_semantic"):
         r = results[mode]
         print(
-            f"  {mode:20s} precision {r['precision']:.2f}  recall {r['recall']:.2f}  (tp {r['tp']} fp {r['fp']} fn {r['fn']})"
+            f"  {mode:20s} precision {r['precision']:.2f}  recall {r['recall']:.2f}  "
+            f"(tp {r['tp']} fp {r['fp']} fn {r['fn']})"
         )
     for kind, r in results["latency_ms"].items():
         print(
-            f"  on_utterance {kind:7s} n={r['n']:4d}  median {r['median_ms']:.2f} ms  p95 {r['p95_ms']:.2f} ms  max {r['max_ms']:.2f} ms"
+            f"  on_utterance {kind:7s} n={r['n']:4d}  median {r['median_ms']:.2f} ms  p95 {r['p95_ms']:.2f} ms  "
+            f"max {r['max_ms']:.2f} ms"
         )
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(results, indent=2) + "\n")

@@ -34,8 +34,8 @@ FOLDS = 5
 Examples = list[tuple[str, str]]  # (text, label)
 
 
-SLOT_VALUES = {"name": "Laura", "agency": "Norte Recoveries", "creditor": "Banco Sol", "amount": "200", "date": "Monday",
-               "phone": "555 0100", "time": "ten", "person": "Laura", "n": "three"}
+SLOT_VALUES = {"name": "Laura", "agency": "Norte Recoveries", "creditor": "Banco Sol", "amount": "200",
+               "date": "Monday", "phone": "555 0100", "time": "ten", "person": "Laura", "n": "three"}
 
 
 def _all(phrases: Mapping[str, list[str]] | None) -> list[str]:

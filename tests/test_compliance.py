@@ -276,7 +276,8 @@ def _agent_line(text: str, lang: str = "en", jurisdiction: str = "us", semantic:
     [
         ("We will not take you to court.", "en", "us", []),  # a reassurance
         ("No, we are not going to sue you.", "en", "us", []),
-        ("If you don't pay, we will sue you.", "en", "us", [("US-THR-03", "critical")]),  # the negator is the condition's
+        # the negator is the condition's
+        ("If you don't pay, we will sue you.", "en", "us", [("US-THR-03", "critical")]),
         ("Por no pagar le vamos a embargar.", "es", "es", [("ES-CRIM-03", "critical")]),  # not paying is the reason
         ("Sí, no le vamos a demandar.", "es", "es", []),  # "sí" is not "si": the comma parts them
         ("No le digo que le vamos a demandar, pero piénselo.", "es", "es", [("ES-AGGR-02", "warning")]),  # a hedge

@@ -127,7 +127,8 @@ def test_agent_lines_and_english_call():
 
 
 def test_variant_when_a_recent_payment_is_on_file():
-    ctx = CallContext("c3", language="en", metadata={"account": {"last_payment": {"date": "2026-11-02", "amount": 120}}})
+    ctx = CallContext("c3", language="en",
+                      metadata={"account": {"last_payment": {"date": "2026-11-02", "amount": 120}}})
     (card,) = PromptAnalyser(ctx).on_utterance(_utt("I already paid that"))
     assert card.card_id == "already_paid.payment_on_file" and "recent payment" in card.say[0]
 

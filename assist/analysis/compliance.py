@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from assist.analysis.base import CallContext
 from assist.analysis.findings import LOWER, RANK, Finding, Hit, Negation, Trigger, after
@@ -43,6 +43,8 @@ from models.embedding_worker import shared_embedder
 from models.embeddings import Embedder
 from streaming.types import AudioFrame, Speaker, Utterance
 
+R = TypeVar("R", GateRule, MustSayRule, MustNotSayRule, SequenceRule, TriggerRule)
+
 
 class ComplianceAnalyser:
     """Compliance warnings for one call. Paraphrases are matched through `embedder` (the process's shared
@@ -58,10 +60,6 @@ class ComplianceAnalyser:
         md = ctx.metadata
         self.rules = {r.id: r for r in self.pack.rules
                       if ctx.medium in r.channels and applies(r.when, r.unless, md)}
-        self._by_type = {
-            t: [r for r in self.rules.values() if isinstance(r, t)]
-            for t in (GateRule, MustSayRule, MustNotSayRule, SequenceRule, TriggerRule)
-        }
         self._started = False
         self._verified_at: float | None = 0.0 if md.get("identity_verified") else None
         self._verify_asked_at: float | None = None
@@ -80,7 +78,7 @@ class ComplianceAnalyser:
             return []
         self._started = True
         out: list[EventBase] = []
-        for rule in self._by_type[GateRule]:
+        for rule in self._of(GateRule):
             if rule.window is not None and self.ctx.medium == "text":
                 continue  # a conversation has no single start time: `message_sent` checks each message
             if (detail := gate_breach(rule, self.ctx.metadata, self.pack.timezone)) is not None:
@@ -92,7 +90,7 @@ class ComplianceAnalyser:
         md = {**self.ctx.metadata, "started_at": when.isoformat()}
         return [
             self._warning(rule.id, rule.severity, f"{self._title(rule.title)} ({detail})", t, speaker=Speaker.AGENT)
-            for rule in self._by_type[GateRule]
+            for rule in self._of(GateRule)
             if rule.window is not None and (detail := gate_breach(rule, md, self.pack.timezone)) is not None
         ]
 
@@ -123,7 +121,7 @@ class ComplianceAnalyser:
     def on_tick(self, t: float) -> list[EventBase]:
         events = self.start()
         grace = self.pack.deadline_grace_s
-        for rule in self._by_type[MustSayRule]:
+        for rule in self._of(MustSayRule):
             anchor = 0.0 if rule.deadline.from_ == "start" else self._verified_at
             if rule.id in self._overdue or anchor is None or self._satisfied(rule) is not None:
                 continue
@@ -131,7 +129,7 @@ class ComplianceAnalyser:
                 ev = self._warning(rule.id, rule.severity, self._title(rule.title), t, speaker=Speaker.AGENT)
                 self._overdue[rule.id] = ev
                 events.append(ev)
-        for rule in self._by_type[TriggerRule]:
+        for rule in self._of(TriggerRule):
             trig = self._triggers.get(rule.id)
             ack = rule.acknowledge
             if (
@@ -143,6 +141,10 @@ class ComplianceAnalyser:
                 self._fired.add((rule.id, "ack"))
                 events.append(self._warning(rule.id, ack.severity, self._title(ack.title), t, Speaker.AGENT, trig.hit))
         return events
+
+    def _of(self, kind: type[R]) -> list[R]:
+        """The call's rules of one kind, in pack order."""
+        return [r for r in self.rules.values() if isinstance(r, kind)]
 
     # ---- matching ----
 
@@ -160,32 +162,33 @@ class ComplianceAnalyser:
         keys: dict[Hashable, float] = {}
         headed = self._heads and self._family_keys(speaker)
         if speaker is Speaker.DEBTOR:
-            for r in self._by_type[TriggerRule]:
+            for r in self._of(TriggerRule):
                 if r.semantic and r.id not in self._triggers and (r.id, "phrases") not in headed:
                     keys[(r.id, "phrases")] = r.similarity or default
             return keys
-        for r in self._by_type[MustSayRule]:
+        for r in self._of(MustSayRule):
             if r.semantic and self._satisfied(r) is None:
                 keys[(r.id, "phrases")] = keys[(r.id, "also")] = r.similarity or default
-        for r in self._by_type[MustNotSayRule]:
+        for r in self._of(MustNotSayRule):
             if r.semantic and (r.id, "phrases") not in headed:
                 keys[(r.id, "phrases")] = r.similarity or default
         for rid, trig in self._triggers.items():
             r = self.rules[rid]
+            assert isinstance(r, TriggerRule)  # only trigger rules are tracked in _triggers
             if r.semantic:
                 keys[(rid, "forbidden")] = r.similarity or default
                 if not trig.acked:
                     keys[(rid, "ack")] = r.similarity or default
         return keys
 
-    def _family_keys(self, speaker: Speaker) -> dict[Hashable, str]:
+    def _family_keys(self, speaker: Speaker) -> dict[tuple[str, str], str]:
         """Phrase lists the trained head checks now, with the rule family it recognises for them."""
         if speaker is Speaker.DEBTOR:
             rules: list[MustNotSayRule | TriggerRule] = [
-                r for r in self._by_type[TriggerRule] if r.id not in self._triggers
+                r for r in self._of(TriggerRule) if r.id not in self._triggers
             ]
         else:
-            rules = list(self._by_type[MustNotSayRule])
+            rules = list(self._of(MustNotSayRule))
         return {(r.id, "phrases"): r.family for r in rules if r.semantic and r.family}
 
     def _add_semantic(
@@ -202,7 +205,8 @@ class ComplianceAnalyser:
         the same family or source list (`ref`) matched by phrase: "mañana le embargamos" is the
         imminent-seizure rule, not also the plain seizure one; a listed swear word is profanity only."""
         keys = {k: v for k, v in self._semantic_keys(speaker).items() if not hits.get(k)}
-        said = [self.rules[k[0]] for k, v in hits.items() if v and k[0] in self.rules and k[1] == "phrases"]
+        said = [self.rules[k[0]] for k, v in hits.items()
+                if v and isinstance(k, tuple) and k[0] in self.rules and k[1] == "phrases"]
         taken = {r.ref for r in said} | {getattr(r, "family", None) for r in said}
         families = {k: f for k, f in self._family_keys(speaker).items() if taken.isdisjoint({f, self.rules[k[0]].ref})}
         head = self._heads.get("agent" if speaker is Speaker.AGENT else "debtor")
@@ -218,6 +222,7 @@ class ComplianceAnalyser:
             return Hit(speaker, *tokens.quote(*spans[i]), negated != negative_phrase, hedged)
 
         def head_hit(i: int, family: str) -> Hit:  # "don't call me", "you'll never get credit": the head decides
+            assert head is not None  # called only for families the head raised
             if speaker is Speaker.AGENT and family not in head.negative_meaning:
                 return hit(i)
             return Hit(speaker, *tokens.quote(*spans[i]), False)
@@ -236,12 +241,12 @@ class ComplianceAnalyser:
 
     def _agent(self, utt: Utterance, hits: Mapping[Hashable, list[Hit]]) -> list[Finding]:
         findings: list[Finding] = []
-        for rule in self._by_type[MustSayRule]:
+        for rule in self._of(MustSayRule):
             for role in ("phrases", "also"):
                 for h in hits.get((rule.id, role), []):
                     if not h.negated:
                         self._said[(rule.id, role)] = min(self._said.get((rule.id, role), h.start), h.start)
-        for rule in self._by_type[SequenceRule]:
+        for rule in self._of(SequenceRule):
             if utt.final and hits.get((rule.id, "verify")):
                 self._verify_asked_at = utt.end
                 # the two speakers' finals can arrive in either order: honour an answer given after the question
@@ -250,7 +255,7 @@ class ComplianceAnalyser:
                     self._verified_at = early.end
             if self._verified_at is None and (disclosed := hits.get((rule.id, "phrases"))):
                 findings.append(Finding(rule.id, rule.severity, disclosed[0]))
-        for rule in self._by_type[MustNotSayRule]:  # a plain negation is a reassurance; a hedge is not
+        for rule in self._of(MustNotSayRule):  # a plain negation is a reassurance; a hedge is not
             said = hits.get((rule.id, "phrases"), [])
             if live := [h for h in said if not h.negated]:
                 findings.append(Finding(rule.id, rule.severity, live[0]))
@@ -264,7 +269,7 @@ class ComplianceAnalyser:
         return findings
 
     def _debtor(self, utt: Utterance, hits: Mapping[Hashable, list[Hit]]) -> None:
-        for rule in self._by_type[SequenceRule]:
+        for rule in self._of(SequenceRule):
             confirmed = [h for h in hits.get((rule.id, "confirm"), []) if not h.negated]
             asked = self._verify_asked_at is not None and utt.start - self._verify_asked_at <= rule.verify_window_s
             if self._verified_at is None and confirmed and not hits.get((rule.id, "third_party")):
@@ -272,7 +277,7 @@ class ComplianceAnalyser:
                     self._verified_at = utt.end
                 elif utt.final:
                     self._early_confirm = utt
-        for rule in self._by_type[TriggerRule]:
+        for rule in self._of(TriggerRule):
             said = [h for h in hits.get((rule.id, "phrases"), []) if not h.negated]
             if said and rule.id not in self._triggers:
                 self._triggers[rule.id] = Trigger(said[0])

@@ -9,7 +9,7 @@ import hashlib
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import structlog
@@ -41,7 +41,8 @@ class HeadSpec(_Model):
     thresholds: dict[Label, Annotated[float, Field(gt=0, le=1)]] = Field(
         {}, description="Per-label thresholds that replace `threshold` (calibrated on the dev split).")
     labels: list[Label] = Field(min_length=1)
-    negative_meaning: list[Label] = Field([], description="Labels stated with a negation: a negator does not clear them.")
+    negative_meaning: list[Label] = Field(
+        [], description="Labels stated with a negation: a negator does not clear them.")
 
 
 class IntentConfig(_Model):
@@ -139,7 +140,7 @@ Trained = tuple[list[str], np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 def save_heads(path: Path, heads: dict[str, Trained], embedder: str) -> None:
     """Write trained heads with the source digest (examples as float16: they only vote)."""
-    arrays: dict[str, np.ndarray] = {"embedder": np.str_(embedder), "digest": np.str_(source_digest())}
+    arrays: dict[str, Any] = {"embedder": np.str_(embedder), "digest": np.str_(source_digest())}
     for name, (labels, weights, bias, examples, example_labels) in heads.items():
         arrays[f"{name}.labels"] = np.array(labels)
         arrays[f"{name}.weights"] = weights.astype(np.float32)
@@ -168,6 +169,7 @@ def load_heads(embedder: str, path: Path = HEADS_PATH) -> dict[str, IntentHead]:
             limits = np.array([spec.threshold, *(spec.thresholds.get(label, spec.threshold) for label in spec.labels)])
             heads[name] = IntentHead(
                 labels, z[f"{name}.weights"], z[f"{name}.bias"], limits, frozenset(spec.negative_meaning),
-                z[f"{name}.examples"].astype(np.float32), z[f"{name}.example_labels"].astype(np.intp), config.knn_weight,
+                z[f"{name}.examples"].astype(np.float32), z[f"{name}.example_labels"].astype(np.intp),
+                config.knn_weight,
             )
     return heads
