@@ -1,8 +1,9 @@
 """Compliance engine: precision/recall of standing rule ids over the scripted labelled calls
 (tests/data/compliance_calls), phrase-only vs phrase+semantic, per-utterance latency, and false
-alarms on ordinary call sentences that appear in no pack (held out from tuning); then the held-out
-TEST split of benchmarks/data/compliance_eval: precision/recall per rule family and language, prompt
-card top-1 and false-raise rate, and milliseconds per final utterance.
+alarms on ordinary call sentences that appear in no pack (held out from tuning); then the DEV split
+(thresholds are chosen on it) and the HOLDOUT split (never tuned on) of benchmarks/data/compliance_eval:
+precision/recall per rule family and language, prompt card top-1 and false-raise rate, and
+milliseconds per final utterance.
 
 Run from the repo root: .venv/bin/python benchmarks/bench_compliance.py
   -> benchmarks/results/compliance.json, benchmarks/results/compliance_eval.json
@@ -125,24 +126,33 @@ def _eval_latency(lines: list[ev.EvalLine]) -> dict[str, float]:
     return {"n": len(times), "median_ms": statistics.median(times), "p95_ms": sorted(times)[int(0.95 * len(times))]}
 
 
-def held_out() -> dict:
-    """The test split: compliance per family and language, prompt cards per language, latency."""
-    lines = ev.load_lines("test")
+def _family_table(tallies: dict[tuple[str, str], ev.Tally]) -> None:
+    """Precision/recall per rule family, EN and ES side by side, then per language."""
+    print(f"  {'family':18s} {'EN prec':>7s} {'recall':>6s} {'n':>3s}   {'ES prec':>7s} {'recall':>6s} {'n':>3s}")
+    for fam in sorted({f for f, _ in tallies}):
+        cells = [tallies.get((fam, lang), ev.Tally()) for lang in ("en", "es")]
+        print(f"  {fam:18s} " + "   ".join(f"{t.precision:7.2f} {t.recall:6.2f} {t.tp + t.fn:3d}" for t in cells))
+    for lang, t in sorted(ev.by_language(tallies).items()):
+        print(f"  ALL {lang}: precision {t.precision:.2f} recall {t.recall:.2f} (tp {t.tp} fp {t.fp} fn {t.fn})")
+
+
+def evaluate(split: str) -> dict:
+    """One split: compliance per family and language, prompt cards per language, latency."""
+    lines = ev.load_lines(split)
     latency = _eval_latency(lines)
     tallies, errors = ev.score_compliance(lines)
     prompts, prompt_errors = ev.score_prompts([ln for ln in lines if ln.speaker is Speaker.DEBTOR])
-    row = lambda t: {"precision": t.precision, "recall": t.recall, "tp": t.tp, "fp": t.fp, "fn": t.fn}
-    print(f"held-out test split: {len(lines)} lines")
-    print(f"  {'family':18s} {'lang':4s} {'prec':>5s} {'recall':>6s}   tp  fp  fn")
-    for (fam, lang), t in sorted(tallies.items()):
-        print(f"  {fam:18s} {lang:4s} {t.precision:5.2f} {t.recall:6.2f} {t.tp:4d} {t.fp:3d} {t.fn:3d}")
-    for lang, t in sorted(ev.by_language(tallies).items()):
-        print(f"  {'ALL':18s} {lang:4s} {t.precision:5.2f} {t.recall:6.2f} {t.tp:4d} {t.fp:3d} {t.fn:3d}")
+    def row(t: ev.Tally) -> dict:
+        return {"precision": t.precision, "recall": t.recall, "tp": t.tp, "fp": t.fp, "fn": t.fn}
+
+    print(f"{split} split: {len(lines)} lines")
+    _family_table(tallies)
     for lang, r in sorted(prompts.items()):
-        print(f"  prompt cards {lang}: top-1 {r['top1']:.2f} on {r['card_lines']}, raised on {r['false_raise']:.1%} of {r['none_lines']} lines calling for none")
+        print(f"  prompt cards {lang}: top-1 {r['top1']:.2f} on {r['card_lines']}, "
+              f"raised on {r['false_raise']:.1%} of {r['none_lines']} lines calling for none")
     print(f"  final utterance: median {latency['median_ms']:.2f} ms, p95 {latency['p95_ms']:.2f} ms")
     return {
-        "split": "test", "lines": len(lines),
+        "split": split, "lines": len(lines),
         "families": {f"{fam}/{lang}": row(t) for (fam, lang), t in sorted(tallies.items())},
         "by_language": {lang: row(t) for lang, t in sorted(ev.by_language(tallies).items())},
         "prompt_cards": prompts, "latency_ms_final": latency,
@@ -182,7 +192,7 @@ def main() -> None:
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {OUT}")
-    evaluation = {**held_out(), "machine": results["machine"]}
+    evaluation = {"dev": evaluate("dev"), "holdout": evaluate("holdout"), "machine": results["machine"]}
     EVAL_OUT.write_text(json.dumps(evaluation, indent=2, ensure_ascii=False) + "\n")
     print(f"wrote {EVAL_OUT}")
 

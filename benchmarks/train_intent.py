@@ -3,10 +3,11 @@
     python benchmarks/train_intent.py [--model default]
 
 Each head is a multinomial logistic regression over the shared sentence encoder. Examples: the rule
-packs' phrases by rule family and the prompt cards' triggers (what a compliance team edits), the TRAIN
+packs' phrases by rule family and the prompt cards' triggers (what a compliance team edits; the
+triggers of cards that imply a debtor trigger family also teach that family), the TRAIN
 split of benchmarks/data/compliance_eval, and, as the "none" class, the packs' and cards' ordinary
 sentences, agent acknowledgements and debtor confirmations. The L2 strength is picked by 5-fold
-cross-validation over the train-split lines; the test split is never read here.
+cross-validation over the train-split lines; the dev and holdout splits are never read here.
 """
 
 from __future__ import annotations
@@ -61,6 +62,13 @@ def pack_examples() -> tuple[Examples, Examples]:
                 agent += [(t, NONE) for t in _all(r.verify_prompts)]
                 debtor += [(t, NONE) for t in _all(r.confirmations) + _all(r.third_party_cues)]
     return agent, debtor
+
+
+def card_family_examples() -> Examples:
+    """Card triggers as debtor examples of the trigger family their card implies (intent.yaml card_families)."""
+    families = intent_config().card_families
+    cards = [c for c in load_prompt_file().cards if c.id in families]
+    return [(t, families[c.id]) for c in cards for ts in c.triggers.values() for t in ts]
 
 
 def card_examples() -> Examples:
@@ -143,8 +151,10 @@ def main() -> None:
     heads = intent_config().heads
     out = {
         "agent": train_head("agent", agent, _labelled(agent_lines, "rule"), embed, heads["agent"].threshold),
-        "debtor": train_head("debtor", debtor, _labelled(debtor_lines, "rule"), embed, heads["debtor"].threshold),
-        "prompts": train_head("prompts", card_examples(), _labelled(debtor_lines, "card"), embed, heads["prompts"].threshold),
+        "debtor": train_head("debtor", debtor + card_family_examples(), _labelled(debtor_lines, "rule"), embed,
+                             heads["debtor"].threshold),
+        "prompts": train_head("prompts", card_examples(), _labelled(debtor_lines, "card"), embed,
+                              heads["prompts"].threshold),
     }
     save_heads(HEADS_PATH, out, model)
     print(f"wrote {HEADS_PATH}")

@@ -281,6 +281,8 @@ def _agent_line(text: str, lang: str = "en", jurisdiction: str = "us", semantic:
         ("Por no pagar le vamos a embargar.", "es", "es", [("ES-CRIM-03", "critical")]),  # not paying is the reason
         ("Sí, no le vamos a demandar.", "es", "es", []),  # "sí" is not "si": the comma parts them
         ("No le digo que le vamos a demandar, pero piénselo.", "es", "es", [("ES-AGGR-02", "warning")]),  # a hedge
+        ("We aren't going to garnish your wages.", "en", "us", []),  # a contracted negator reassures too
+        ("The bailiffs aren't going to seize your belongings.", "en", "uk", []),
     ],
 )
 def test_negation_reassures_hedges_downgrade_conditions_do_not_negate(text, lang, jurisdiction, expected) -> None:

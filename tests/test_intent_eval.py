@@ -1,9 +1,12 @@
-"""Meaning heads on the held-out TEST split of benchmarks/data/compliance_eval (never used to fit or
-tune), with the real packaged encoder: compliance precision/recall per language and prompt-card
-top-1 / false-raise rate. Floors sit just under the measured numbers (benchmarks/results/
-compliance_eval.json); the issue-15 targets are tracked as strict xfails until they are met."""
+"""Meaning heads on benchmarks/data/compliance_eval with the real packaged encoder. DEV split (the
+per-label thresholds in intent.yaml are chosen on it): floors just under the measured numbers. HOLDOUT
+split (written before the issue-15 tuning, never fitted or tuned on): the issue-15 targets
+as passing tests where met, as strict xfails where not.
+Measured numbers: benchmarks/results/compliance_eval.json."""
 
 from __future__ import annotations
+
+from functools import cache
 
 import pytest
 
@@ -13,57 +16,80 @@ from streaming.types import Speaker
 TARGET_PR = 0.90
 TARGET_TOP1 = 0.85
 TARGET_FALSE_RAISE = 0.05
-# measured (2026-12-01): en P 0.83 R 0.78, es P 0.84 R 0.90; cards en 0.83 / 4 %, es 0.91 / 19.5 %
-FLOOR = {"en": (0.80, 0.75), "es": (0.80, 0.85)}
-CARD_FLOOR = {"en": (0.80, 0.06), "es": (0.88, 0.22)}
+# measured (2026-12-02, benchmarks/results/compliance_eval.json):
+#   dev      compliance en P 0.86 R 0.82, es P 0.93 R 0.92; cards en 0.85 / 1.0 %, es 0.94 / 9.8 %
+#   holdout  compliance en P 0.93 R 0.897, es P 0.91 R 0.92; cards en 0.89 / 23.5 % (4 of 17), es 0.94 / 5.9 % (1 of 17)
+FLOOR = {"dev": {"en": (0.83, 0.79), "es": (0.90, 0.89)},
+         "holdout": {"en": (0.90, 0.87), "es": (0.88, 0.89)}}  # (precision, recall) per split and language
+CARD_FLOOR = {"dev": {"en": (0.83, 0.03), "es": (0.91, 0.13)},
+              "holdout": {"en": (0.86, 0.25), "es": (0.91, 0.08)}}  # (top-1, most raised on none)
+MIN_NONE_LINES = {"dev": 60, "holdout": 35}
 
 
-@pytest.fixture(scope="module")
-def lines() -> list[ev.EvalLine]:
-    return ev.load_lines("dev")
+@cache
+def _lines(split: str) -> list[ev.EvalLine]:
+    return ev.load_lines(split)
 
 
-@pytest.fixture(scope="module")
-def compliance(lines):
-    tallies, errors = ev.score_compliance(lines)
+@cache
+def _compliance(split: str) -> tuple[dict[str, ev.Tally], list[str]]:
+    tallies, errors = ev.score_compliance(_lines(split))
     return ev.by_language(tallies), errors
 
 
-@pytest.fixture(scope="module")
-def cards(lines):
-    return ev.score_prompts([ln for ln in lines if ln.speaker is Speaker.DEBTOR])
+@cache
+def _cards(split: str) -> tuple[dict[str, dict[str, float]], list[str]]:
+    return ev.score_prompts([ln for ln in _lines(split) if ln.speaker is Speaker.DEBTOR])
 
 
-def test_split_covers_every_family_and_card_in_both_languages(lines) -> None:
+@pytest.mark.parametrize("split", ["dev", "holdout"])
+def test_split_covers_every_family_and_card_in_both_languages(split) -> None:
+    lines = _lines(split)
     for lang in ("en", "es"):
         ours = [ln for ln in lines if ln.language == lang]
         assert len({ln.rule for ln in ours if ln.rule}) == 15, lang
         assert len({ln.card for ln in ours if ln.card}) == 12, lang
-        assert sum(ln.rule is None and ln.card is None for ln in ours) >= 60, lang
+        assert sum(ln.rule is None and ln.card is None for ln in ours) >= MIN_NONE_LINES[split], lang
     assert {ln.region for ln in lines} == set(ev.JURISDICTION)
 
 
-@pytest.mark.parametrize("lang", ["en", "es"])
-def test_compliance_precision_and_recall_hold_their_floor(compliance, lang) -> None:
-    by_lang, errors = compliance
-    t, (precision, recall) = by_lang[lang], FLOOR[lang]
+def test_holdout_shares_no_line_with_train_or_dev() -> None:
+    seen = {ln.text.lower() for split in ("train", "dev") for ln in _lines(split)}
+    assert not [ln.text for ln in _lines("holdout") if ln.text.lower() in seen]
+
+
+@pytest.mark.parametrize(("split", "lang"), [(s, lang) for s in ("dev", "holdout") for lang in ("en", "es")])
+def test_compliance_precision_and_recall_hold_their_floor(split, lang) -> None:
+    by_lang, errors = _compliance(split)
+    t, (precision, recall) = by_lang[lang], FLOOR[split][lang]
     assert t.precision >= precision and t.recall >= recall, (t, errors)
 
 
-@pytest.mark.parametrize("lang", ["en", "es"])
-def test_prompt_cards_hold_their_floor(cards, lang) -> None:
-    scores, errors = cards
-    top1, false_raise = CARD_FLOOR[lang]
+@pytest.mark.parametrize(("split", "lang"), [(s, lang) for s in ("dev", "holdout") for lang in ("en", "es")])
+def test_prompt_cards_hold_their_floor(split, lang) -> None:
+    scores, errors = _cards(split)
+    top1, false_raise = CARD_FLOOR[split][lang]
     assert scores[lang]["top1"] >= top1 and scores[lang]["false_raise"] <= false_raise, (scores, errors)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 15 target (P, R >= 0.90 per language) not met yet")
-def test_compliance_meets_the_issue_target(compliance) -> None:
-    by_lang, _ = compliance
-    assert all(t.precision >= TARGET_PR and t.recall >= TARGET_PR for t in by_lang.values())
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_holdout_compliance_precision_meets_the_issue_target(lang) -> None:
+    assert _compliance("holdout")[0][lang].precision >= TARGET_PR
 
 
-@pytest.mark.xfail(strict=True, reason="issue 15 target (top-1 >= 0.85, <= 5 % raised on none) not met yet")
-def test_prompt_cards_meet_the_issue_target(cards) -> None:
-    scores, _ = cards
-    assert all(s["top1"] >= TARGET_TOP1 and s["false_raise"] <= TARGET_FALSE_RAISE for s in scores.values())
+@pytest.mark.parametrize("lang", [
+    pytest.param("en", marks=pytest.mark.xfail(strict=True, reason="issue 15: holdout EN recall 0.897 (70 of 78)")),
+    "es",
+])
+def test_holdout_compliance_recall_meets_the_issue_target(lang) -> None:
+    assert _compliance("holdout")[0][lang].recall >= TARGET_PR
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_holdout_prompt_cards_top1_meets_the_issue_target(lang) -> None:
+    assert _cards("holdout")[0][lang]["top1"] >= TARGET_TOP1
+
+
+@pytest.mark.xfail(strict=True, reason="issue 15: holdout cards raised on 4 of 17 EN and 1 of 17 ES none-lines")
+def test_holdout_prompt_cards_false_raises_meet_the_issue_target() -> None:
+    assert all(s["false_raise"] <= TARGET_FALSE_RAISE for s in _cards("holdout")[0].values())

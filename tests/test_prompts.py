@@ -119,6 +119,32 @@ def test_short_interims_match_by_phrase_only():
     assert card.card_id == "lost_job"
 
 
+@pytest.mark.parametrize(("text", "lang"), [
+    ("No tengo abogado", "es"),
+    ("Yo no, no tengo abogado", "es"),
+    ("Pero no tengo abogado", "es"),
+])
+def test_denied_trigger_phrase_raises_no_card(text, lang):
+    """A negator just before a trigger phrase denies it (short interims are matched by phrase only)."""
+    assert PromptAnalyser(CallContext("c5", language=lang)).on_utterance(_utt(text, final=False)) == []
+
+
+@pytest.mark.parametrize(("text", "lang"), [("No tengo abogado", "es"), ("I don't have a lawyer", "en")])
+def test_denied_trigger_raises_no_card_on_the_final_either(text, lang):
+    """The final is judged by the card head too, which learnt denials from the train split."""
+    assert PromptAnalyser(CallContext("c7", language=lang)).on_utterance(_utt(text)) == []
+
+
+@pytest.mark.parametrize(("card_id", "text", "lang"), [
+    ("lawyer", "Tengo abogado", "es"),
+    ("lost_job", "No, I lost my job", "en"),  # the comma ends the negator's clause: an answer, not a denial
+    ("cant_pay", "I can't pay", "en"),  # a trigger that carries its own negation
+])
+def test_trigger_phrase_without_denial_raises_its_card(card_id, text, lang):
+    (card,) = PromptAnalyser(CallContext("c6", language=lang)).on_utterance(_utt(text, final=False))
+    assert card.card_id == card_id
+
+
 def test_agent_lines_and_english_call():
     an = PromptAnalyser(CallContext("c2", language="en"))
     assert an.on_utterance(_utt("So you lost your job?", speaker=Speaker.AGENT)) == []

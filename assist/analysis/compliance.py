@@ -20,7 +20,7 @@ from assist.analysis.base import CallContext
 from assist.analysis.findings import LOWER, RANK, Finding, Hit, Negation, Trigger, after
 from assist.analysis.gates import applies, gate_breach
 from assist.analysis.intent import IntentHead, load_heads
-from assist.analysis.matching import Tokens
+from assist.analysis.matching import Tokens, spoken_text
 from assist.analysis.packindex import (
     COLLECTION,
     NEUTRAL,
@@ -215,7 +215,7 @@ class ComplianceAnalyser:
         spans = [s for s in units if s[1] - s[0] >= self.pack.semantic.min_tokens]
         if not (keys or (families and head)) or not spans:
             return
-        embeddings = embedder.embed([tokens.quote(a, b)[0] for a, b in spans], call_id=self.ctx.call_id)
+        embeddings = embedder.embed([spoken_text(tokens.quote(a, b)[0]) for a, b in spans], call_id=self.ctx.call_id)
 
         def hit(i: int, negative_phrase: bool = False) -> Hit:
             negated, hedged = negation.span(*spans[i])

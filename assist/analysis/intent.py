@@ -53,6 +53,8 @@ class IntentConfig(_Model):
     conditionals: Phrases = Field(description="Words after which a negator belongs to a condition.")
     not_paying: Phrases = Field(description="Negations of paying: the reason for a threat, not a negation of it.")
     trigger_negators: Phrases = Field(description="Words that, just before a card's trigger phrase, deny it.")
+    card_families: dict[Label, Label] = Field(
+        {}, description="Prompt cards whose triggers also teach the debtor head a trigger family.")
 
     @model_validator(mode="after")
     def _all_heads(self) -> IntentConfig:
@@ -61,6 +63,9 @@ class IntentConfig(_Model):
         for name, spec in self.heads.items():
             if unknown := set(spec.thresholds) - set(spec.labels):
                 raise ValueError(f"head {name}: thresholds for unknown labels {sorted(unknown)}")
+        for card, family in self.card_families.items():
+            if card not in self.heads["prompts"].labels or family not in self.heads["debtor"].labels:
+                raise ValueError(f"card_families: {card} -> {family} is not a prompt card -> debtor family")
         return self
 
 
@@ -102,7 +107,7 @@ class IntentHead:
         p /= p.sum(axis=1, keepdims=True)
         if self.examples is None or self.example_labels is None or not self.knn_weight:
             return p
-        sims = embeddings @ self.examples.T
+        sims = np.einsum("id,md->im", embeddings, self.examples)  # not BLAS: its threads stall on a busy CPU
         near = np.argpartition(-sims, KNN, axis=1)[:, :KNN]
         w = np.exp(np.take_along_axis(sims, near, axis=1) / KNN_TEMPERATURE)
         votes = np.zeros_like(p)
@@ -166,7 +171,7 @@ def load_heads(embedder: str, path: Path = HEADS_PATH) -> dict[str, IntentHead]:
             labels = tuple(str(x) for x in z[f"{name}.labels"])
             if labels != (NONE, *spec.labels):
                 raise ValueError(f"{path}: head {name} has labels {labels[1:]}, intent.yaml lists {spec.labels}")
-            limits = np.array([spec.threshold, *(spec.thresholds.get(label, spec.threshold) for label in spec.labels)])
+            limits = np.array([spec.threshold, *(spec.thresholds.get(lb, spec.threshold) for lb in spec.labels)])
             heads[name] = IntentHead(
                 labels, z[f"{name}.weights"], z[f"{name}.bias"], limits, frozenset(spec.negative_meaning),
                 z[f"{name}.examples"].astype(np.float32), z[f"{name}.example_labels"].astype(np.intp),

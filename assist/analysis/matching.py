@@ -41,6 +41,13 @@ def embedding_text(text: str) -> str:
     return " ".join(SLOT.sub(" ", text).split())
 
 
+def spoken_text(text: str) -> str:
+    """A transcript span as a sentence to embed: full stops, commas and quotes around it dropped (question
+    and exclamation marks carry meaning and stay). The heads learn from unpunctuated lines, and a final
+    full stop alone moves the encoder's vector (P(exposure) 0.44 -> 0.97)."""
+    return text.strip(" .,;:…\"'")
+
+
 @dataclass(frozen=True, slots=True)
 class Token:
     text: str
@@ -161,7 +168,8 @@ def is_negated(tokens: Tokens, match: Match, negators: Sequence[Match]) -> bool:
     clause = tokens.items[match.start].clause
     return any(
         m.start < match.start
-        and m.end - 1 >= match.start - NEGATION_WINDOW  # ends in the window, or inside the phrase ("no vamos a" + "vamos a llamar")
+        # ends in the window, or inside the phrase ("no vamos a" + "vamos a llamar")
+        and m.end - 1 >= match.start - NEGATION_WINDOW
         and tokens.items[m.start].clause == clause
         for m in negators
     )
@@ -180,7 +188,9 @@ def negated_phrase(text: str, phrase: str, negators: frozenset[str], window: int
 def outside_conditions(tokens: Tokens, negators: Sequence[Match], conditionals: Sequence[Match]) -> list[Match]:
     """The negators that do not belong to a condition in the same clause: "if you don't pay, we will
     sue you" threatens ("sí, no ..." is not one: the comma parts them)."""
-    clause = lambda m: tokens.items[m.start].clause
+    def clause(m: Match) -> int:
+        return tokens.items[m.start].clause
+
     return [
         m for m in negators
         if not any(0 <= m.start - c.end <= CONDITION_GAP and clause(c) == clause(m) for c in conditionals)
@@ -224,7 +234,7 @@ class SemanticIndex:
         sentences), a phrase counts for a sentence only when it beats the closest neutral one by `margin`."""
         if not len(sentence_embeddings) or not len(self.keys):
             return {}
-        sims = sentence_embeddings @ self.matrix.T  # (sentences, phrases)
+        sims = np.einsum("id,pd->ip", sentence_embeddings, self.matrix)  # (sentences, phrases); not BLAS (intent.py)
         is_bg = np.array([k == background for k in self.keys])
         if background is not None and is_bg.any():
             floor = sims[:, is_bg].max(axis=1, keepdims=True) + margin

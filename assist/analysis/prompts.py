@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,7 +23,8 @@ from pydantic import (
 )
 
 from assist.analysis.base import CallContext
-from assist.analysis.intent import IntentHead, load_heads
+from assist.analysis.intent import IntentHead, intent_config, load_heads
+from assist.analysis.matching import negated_phrase, spoken_text
 from assist.analysis.text import RULES_DIR, contains_phrase, normalise
 from assist.events import EventBase, Evidence, PromptCard
 from assist.languages import LangTag, base_language
@@ -33,6 +35,7 @@ from streaming.types import AudioFrame, Speaker, Utterance
 
 PROMPTS_PATH = RULES_DIR / "prompts.yaml"
 _UNIT_SPLIT = re.compile(r"[.!?;,¿¡…]+")
+TRIGGER_NEGATION_WINDOW = 2  # a negator this many words or fewer before a trigger phrase denies it
 
 
 class PromptDataError(ValueError):
@@ -171,7 +174,8 @@ class CardIndex:
         closest trigger example by meaning. Blocking (embeds through `embedder`, the process's shared
         one unless given): run it off the event loop."""
         norm = normalise(text)
-        hits = [(card, phrase) for card, phrase in self.phrases if contains_phrase(norm, phrase)]
+        hits = [(card, phrase) for card, phrase in self.phrases
+                if contains_phrase(norm, phrase) and not _denied(text, phrase)]
         if hits:
             card, _ = max(hits, key=lambda h: (h[0].priority, len(h[1])))
             return CardMatch(card, 1.0, text.strip())
@@ -193,10 +197,23 @@ class CardIndex:
         return CardMatch(self.trigger_cards[j], best, units[u])
 
 
+@cache
+def _trigger_negators() -> frozenset[str]:
+    return frozenset(w for words in intent_config().trigger_negators.values() for w in words)
+
+
+def _denied(text: str, phrase: str) -> bool:
+    """Every clause of `text` holding the trigger `phrase` denies it ("no tengo abogado"); "no, I lost
+    my job" does not: the comma ends the clause the negator is in."""
+    clauses = [c for c in (normalise(part) for part in _UNIT_SPLIT.split(text)) if contains_phrase(c, phrase)]
+    negators = _trigger_negators()
+    return bool(clauses) and all(negated_phrase(c, phrase, negators, TRIGGER_NEGATION_WINDOW) for c in clauses)
+
+
 def _units(text: str, min_words: int) -> list[str]:
     """The utterance, its sentences and its clauses with at least `min_words` words, deduplicated."""
     parts = [" ".join(text.split()), *(" ".join(p.split()) for p in _UNIT_SPLIT.split(text))]
-    return [p for p in dict.fromkeys(parts) if len(p.split()) >= min_words]
+    return [p for p in dict.fromkeys(map(spoken_text, parts)) if len(p.split()) >= min_words]
 
 
 def card_index(spec: PromptFile | None = None, embedder: Embedder | None = None) -> CardIndex:
