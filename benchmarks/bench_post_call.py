@@ -88,6 +88,7 @@ def main() -> None:
         with RunningService(settings) as service:
             result: dict[str, Any] = {"accuracy": {lang: accuracy(service, lang) for lang in ("en", "es")}}
             alone = asyncio.run(live_call(service.url, "live-alone"))
+            settled(service, "live-alone")  # its own post-call transcript: nothing else queued from here
             for call_id in ("bench-es", "bench-en"):
                 requeue(service, call_id)
             busy = asyncio.run(live_call(service.url, "live-with-post-call"))
