@@ -15,6 +15,8 @@ MAX_FUNCTION_LINES = 60
 LONG_MODULES: dict[str, str] = {
     "assist/auth.py": "tokens, tenants, the middleware and the /auth router together; the router is the part "
                       "to move out (as the other api_*.py modules)",
+    "assist/privacy.py": "the redaction patterns and their cue logic (401 lines); the numeric patterns "
+                         "(cards, IBAN, national ids) are the part to move out",
 }
 """Module (path) -> why it is still over MAX_MODULE_LINES."""
 
