@@ -23,12 +23,9 @@ from models.inference import AsrBackend
 from models.vad import VadStream
 from streaming.agreement import LocalAgreement, join_words
 from streaming.segmenter import Segment, VadSegmenter
-from streaming.types import SAMPLE_RATE, AudioFrame, Speaker, Utterance, Word
+from streaming.types import SAMPLE_RATE, AudioFrame, Speaker, Utterance
 
 log = structlog.get_logger(__name__)
-
-PROMPT_CHARS = 200
-"""Words ahead of a partial decode, given as its prompt: the last characters (Whisper's prompt is short)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,39 +165,34 @@ class CallSession(EventSession):
             return False
         return segmenter.speaking and ch.partial is None and segmenter.clock - last >= self.settings.partial_interval_s
 
-    def _request(self, ch: _Channel, segment: Segment, final: bool, before: list[Word] | None = None) -> AsrRequest:
-        """Decode `segment`; `before`: the utterance's words ahead of it, given as the decode's prompt."""
-        prompt = join_words(before)[-PROMPT_CHARS:] if before else ""
-        return AsrRequest(segment.audio, segment.t0, self.language.current, prompt=prompt, final=final,
-                          call_id=self.call_id, channel=ch.speaker.value)
+    def _request(self, ch: _Channel, segment: Segment, final: bool) -> AsrRequest:
+        return AsrRequest(segment.audio, segment.t0, self.language.current, final=final, call_id=self.call_id,
+                          channel=ch.speaker.value)
 
     def _early_final(self, ch: _Channel) -> None:
         """Drop an early final once speech goes on after it; start one when the speaker has paused
-        `early_final_pause_s` (the final then lands up to min_silence - that pause sooner)."""
+        `early_final_pause_s` (the final then lands up to min_silence - that pause sooner) and no live
+        request is waiting for the ASR (a dropped early final is work a busy box cannot spare)."""
         segmenter, early = ch.segmenter, ch.early
         if early is not None and early.voiced != segmenter.voiced:
             early.task.cancel()  # still queued: never decoded
             ch.early = early = None
             self._count_early("dropped")
         pause = self.settings.early_final_pause_s
-        if early is None and pause > 0 and segmenter.pause_s >= pause and (current := segmenter.current()):
+        if early is None and pause > 0 and segmenter.pause_s >= pause and self._asr_idle() \
+                and (current := segmenter.current()):
             request = self._request(ch, current, final=True)
             ch.early = _EarlyFinal(segmenter.voiced, asyncio.create_task(self.worker.transcribe(request)))
 
     async def _interim(self, ch: _Channel, segment: Segment, number: int) -> None:
-        """Decode the open utterance after the words two interims agreed on (they will not change) and show it."""
         try:
-            cut, before = ch.agreement.cut(segment.t0, segment.end, self.settings.interim_tail_s) if ch.agreement \
-                else (0, [])
-            rest = Segment(segment.t0 + cut / SAMPLE_RATE, segment.audio[cut:])
-            result = await self.worker.transcribe(self._request(ch, rest, final=False, before=before))
+            result = await self.worker.transcribe(self._request(ch, segment, final=False))
             if number != ch.utterances + 1 or not result.words:
                 return  # the utterance was finalised meanwhile: this interim is stale
-            words = [*before, *result.words]
             ch.agreement = ch.agreement or LocalAgreement()
-            ch.agreement.update(words)
-            utt = Utterance(ch.speaker, number, segment.t0, words[-1].end, join_words(words), tuple(words),
-                            result.language, final=False)
+            ch.agreement.update(list(result.words))
+            utt = Utterance(ch.speaker, number, segment.t0, result.words[-1].end, join_words(list(result.words)),
+                            result.words, result.language, final=False)
             event = TranscriptPartial.from_utterance(self.call_id, utt)
             self.emit(event.model_copy(update={"stable_text": join_words(ch.agreement.committed)}))
             await self._analysis.put(utt)
@@ -230,6 +222,10 @@ class CallSession(EventSession):
             self.recording.words(ch.speaker, result.words)
         self._observe_latency(ch, segment.t0 + len(segment.audio) / SAMPLE_RATE)
         await self._analysis.put(utt)
+
+    def _asr_idle(self) -> bool:
+        depth = self.worker.queue_depth()
+        return depth.get("final", 0) + depth.get("interim", 0) == 0
 
     def _count_early(self, outcome: str) -> None:
         if self.metrics is not None:

@@ -118,8 +118,6 @@ class Settings(BaseSettings):
     partial_interval_s: float = 0.7
     early_final_pause_s: float = Field(0.2, description="A pause this long decodes the utterance so far as its "
                                        "final, used if nobody speaks before the VAD closes it; 0 turns this off.")
-    interim_tail_s: float = Field(2.0, description="An interim re-decodes only the audio after the words two "
-                                  "interims agreed on, keeping at least this much of the utterance's end.")
 
     # Ingest limits
     max_calls: int = 64

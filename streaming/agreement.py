@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from streaming.types import SAMPLE_RATE, Word
+from streaming.types import Word
 
 _PUNCT = re.compile(r"[^\w']+")
 
@@ -36,15 +36,6 @@ class LocalAgreement:
     def tail(self, hypothesis: list[Word]) -> list[Word]:
         """The unconfirmed rest of `hypothesis` after the committed words."""
         return hypothesis[len(self.committed):] if self._prefix_ok(hypothesis) else []
-
-    def cut(self, t0: float, end: float, tail_s: float) -> tuple[int, list[Word]]:
-        """Where a re-decode of the utterance (audio from call time `t0` to `end`) may start, in samples, and
-        the committed words before it: after the latest committed word ending `tail_s` or more before `end`
-        (those words will not change, so only the audio after them needs decoding); (0, []) if none."""
-        for i in range(len(self.committed) - 1, -1, -1):
-            if self.committed[i].end <= end - tail_s:
-                return max(0, round((self.committed[i].end - t0) * SAMPLE_RATE)), self.committed[: i + 1]
-        return 0, []
 
     def _prefix_ok(self, hypothesis: list[Word]) -> bool:
         n = len(self.committed)

@@ -30,10 +30,6 @@ class Segment:
     t0: float
     audio: np.ndarray
 
-    @property
-    def end(self) -> float:
-        return self.t0 + len(self.audio) / SAMPLE_RATE
-
 
 class VadSegmenter:
     """Opens an utterance on speech, closes it after `min_silence_s` of silence or at `max_s`.

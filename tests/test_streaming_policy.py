@@ -65,14 +65,3 @@ def test_segmenter_is_the_same_whatever_the_chunking():
     b = [(round(s.t0, 3), len(s.audio)) for s in _segments(audio, 4000)]
     assert a == b and a
 
-
-def test_agreement_cut_is_after_the_last_committed_word_that_leaves_the_tail():
-    agreement = LocalAgreement()
-    timed = [Word(w, 10.0 + i, 10.6 + i) for i, w in enumerate("we can set up a plan today".split())]
-    agreement.update(timed[:5])
-    agreement.update(timed)
-    assert [w.text for w in agreement.committed] == ["we", "can", "set", "up", "a"]
-    cut, before = agreement.cut(t0=9.5, end=16.0, tail_s=2.0)
-    assert [w.text for w in before] == ["we", "can", "set", "up"]  # 'a' ends at 14.6, within 2 s of the end
-    assert cut == round((13.6 - 9.5) * SAMPLE_RATE)
-    assert agreement.cut(t0=9.5, end=11.0, tail_s=2.0) == (0, [])
