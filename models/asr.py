@@ -281,8 +281,7 @@ class AsrWorker:
             decoded = decoder.transcribe([
                 DecodeRequest(requests[i].audio, requests[i].language, requests[i].prompt,
                               self.beams.of(requests[i].priority), detect=self._wants_language(requests[i]),
-                              retry=requests[i].priority != Priority.INTERIM,
-                              sample=requests[i].priority == Priority.POST_CALL)
+                              retry=requests[i].priority != Priority.INTERIM)
                 for i in members
             ])
             for i, d in zip(members, decoded):

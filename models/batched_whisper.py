@@ -80,9 +80,6 @@ class DecodeRequest:
     `detect`: report the language detected on the first window even though `language` is given.
     `retry`: a trimmed window that fails the guards is decoded again on the full window; without it
     (live interims, superseded within a second) that window yields no words instead.
-    `sample`: a full window that fails the guards is sampled again at rising temperatures (up to five
-    more decodes, best of 5 each); without it (live finals, which post-call work decodes again) the
-    temperature-0 decode stands, so a hard utterance costs one extra decode, not seconds.
     """
 
     audio: np.ndarray
@@ -91,7 +88,6 @@ class DecodeRequest:
     beam_size: int = 1
     detect: bool = False
     retry: bool = True
-    sample: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +112,6 @@ class _State:
     beam_size: int
     detect: bool = False
     retry: bool = True
-    sample: bool = True
     detected: tuple[str, float] | None = None
     seek: int = 0
     last_speech: float = 0.0
@@ -172,7 +167,7 @@ class BatchedWhisper:
             language = r.language if self.multilingual else "en"
             prompt_tokens = self._encode_text(" " + r.prompt.strip()) if r.prompt.strip() else []
             states.append(_State(self.model.feature_extractor(r.audio), language, 1.0, prompt_tokens, r.beam_size,
-                                 detect=r.detect and self.multilingual, retry=r.retry, sample=r.sample))
+                                 detect=r.detect and self.multilingual, retry=r.retry))
         while active := [s for s in states if s.seek < s.content_frames]:
             self._window(active)
         return [Decoded(s.segments, s.language or "en", s.language_probability, s.full_windows, s.detected)
@@ -213,14 +208,13 @@ class BatchedWhisper:
                 states[i].detected = detected = self._pick_language(ranked)
                 if states[i].language is None:
                     states[i].language, states[i].language_probability = detected
-        groups: dict[tuple[str | None, int, int, bool], list[int]] = {}
+        groups: dict[tuple[str | None, int, int], list[int]] = {}
         for i, s in enumerate(states):
             # one start sequence per alignment call, and <|startoftranscript|> at one index per generate call
-            groups.setdefault((s.language, len(s.prompt_tokens), s.beam_size, s.sample), []).append(i)
-        for (language, _, beam_size, sample), members in groups.items():
-            temperatures = (0.0,) if frames < self.frames_per_window or not sample else TEMPERATURES
+            groups.setdefault((s.language, len(s.prompt_tokens), s.beam_size), []).append(i)
+        for (language, _, beam_size), members in groups.items():
             self._decode_group([states[i] for i in members], [sizes[i] for i in members],
-                               _take(encoded, members, len(states)), language, beam_size, temperatures,
+                               _take(encoded, members, len(states)), language, beam_size,
                                trimmed=frames < self.frames_per_window)
 
     def _pick_language(self, ranked: list[tuple[str, float]]) -> tuple[str, float]:
@@ -234,11 +228,14 @@ class BatchedWhisper:
         return language, probability / total if total > 0 else 0.0
 
     def _decode_group(self, group: list[_State], sizes: list[int], encoded: ctranslate2.StorageView,
-                      language: str | None, beam_size: int, temperatures: Sequence[float], trimmed: bool) -> None:
+                      language: str | None, beam_size: int, trimmed: bool) -> None:
         tokenizer = Tokenizer(self.model.hf_tokenizer, self.multilingual, task="transcribe", language=language)
         prompts = [self.model.get_prompt(tokenizer, s.prompt_tokens, without_timestamps=False) for s in group]
-        budget = max(self.window.token_budget(n, self.frames_per_second) for n in sizes) if trimmed else None
-        outcomes = self._generate(encoded, prompts, tokenizer, beam_size, temperatures, budget)
+        if trimmed:
+            budget = max(self.window.token_budget(n, self.frames_per_second) for n in sizes)
+            outcomes = self._generate(encoded, prompts, tokenizer, beam_size, (0.0,), budget)
+        else:
+            outcomes = self._generate(encoded, prompts, tokenizer, beam_size)
 
         splits: list[tuple[list[dict], int, bool] | None] = []
         for s, n, outcome in zip(group, sizes, outcomes):
