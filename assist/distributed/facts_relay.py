@@ -16,7 +16,6 @@ write, so facts sent while a call starts on another node are never left waiting.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import uuid
 from collections.abc import Awaitable, Callable
@@ -24,13 +23,13 @@ from typing import Any, cast
 
 import structlog
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
+
+from assist.distributed.redis_subscription import Message, RedisSubscription
 
 log = structlog.get_logger(__name__)
 Handler = Callable[[dict[str, Any]], Awaitable[tuple[int, Any]]]
 """A forwarded request -> (HTTP status, body or error detail)."""
 REPLY_TTL_S = 60
-RETRY_MAX_S = 10.0
 
 
 class RouteFailed(Exception):
@@ -43,7 +42,7 @@ class FactsRelay:
     def __init__(self, redis: Redis, prefix: str, node_id: str, wait_s: float, timeout_s: float) -> None:
         self.redis, self.prefix, self.node_id = redis, prefix, node_id
         self.wait_s, self.timeout_s = wait_s, timeout_s
-        self._task: asyncio.Task | None = None
+        self._subscription: RedisSubscription | None = None
         self._serving: set[asyncio.Task] = set()
 
     @property
@@ -57,15 +56,23 @@ class FactsRelay:
         return f"{self.prefix}:facts:wait:{tenant or '-'}:{call_id}"
 
     async def start(self, handler: Handler) -> None:
-        """Subscribe to this node's channel (before returning), then serve what arrives on it."""
-        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-        await pubsub.subscribe(self.channel(self.node_id))
-        self._task = asyncio.create_task(self._run(pubsub, handler), name="facts-relay")
+        """Subscribe to this node's channel (before returning), then serve what arrives on it, each request
+        in its own task (resubscribing after a Redis error: assist/distributed/redis_subscription.py)."""
+        self._subscription = RedisSubscription(self.redis, "facts_relay", channels=[self.channel(self.node_id)],
+                                               describe=lambda: {"node": self.node_id})
+
+        async def dispatch(message: Message | None) -> None:
+            if message is not None:
+                task = asyncio.create_task(self._serve(message["data"], handler))
+                self._serving.add(task)
+                task.add_done_callback(self._serving.discard)
+
+        await self._subscription.start(dispatch)
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, *self._serving, return_exceptions=True)
+        if self._subscription is not None:
+            await self._subscription.close()
+        await asyncio.gather(*self._serving, return_exceptions=True)
 
     async def holder(self, call_id: str) -> str | None:
         """The node holding the live call, or None when no node does."""
@@ -97,34 +104,6 @@ class FactsRelay:
         await self.redis.hset(self.live_key, call_id, self.node_id)
         raw = await self.redis.getdel(self.wait_key(tenant, call_id))
         return None if raw is None else json.loads(raw)
-
-    async def _run(self, pubsub: Any, handler: Handler) -> None:
-        """Serve requests as they come (each in its own task); resubscribe after a Redis error."""
-        delay = 0.5
-        while True:
-            try:
-                if pubsub is None:
-                    pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-                    await pubsub.subscribe(self.channel(self.node_id))
-                    delay = 0.5
-                message = await pubsub.get_message(timeout=1.0)
-                if message is not None:
-                    task = asyncio.create_task(self._serve(message["data"], handler))
-                    self._serving.add(task)
-                    task.add_done_callback(self._serving.discard)
-            except (RedisError, OSError) as error:
-                log.warning("facts_relay.disconnected", node=self.node_id, error=str(error), retry_in=delay)
-                if pubsub is not None:
-                    with contextlib.suppress(RedisError, OSError):
-                        await pubsub.aclose()
-                pubsub = None
-                await asyncio.sleep(delay)
-                delay = min(2 * delay, RETRY_MAX_S)
-            except asyncio.CancelledError:
-                if pubsub is not None:
-                    with contextlib.suppress(RedisError, OSError):
-                        await pubsub.aclose()
-                raise
 
     async def _serve(self, data: str, handler: Handler) -> None:
         try:

@@ -25,12 +25,12 @@ from typing import Any, cast
 
 import structlog
 from redis.asyncio import Redis
-from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from assist.distributed.backlog import MAX_ENDED, Backlog, Closed
+from assist.distributed.redis_subscription import RETRY_MAX_S, RETRY_MIN_S, Message, RedisSubscription
 from assist.events import EVENT_ADAPTER, CallStarted, EventBase, TranscriptBase
 from assist.hub import EventHub
 from assist.storage.nodes import default_node_id
@@ -42,7 +42,6 @@ RECONCILE_S = 2.0
 NODE_TTL_S = 10
 """A node silent for this long is gone: its calls are closed on every other node."""
 PUBLISH_BATCH = 256
-RETRY_MAX_S = 10.0
 CLOSE_TIMEOUT_S = 5.0
 
 
@@ -64,7 +63,11 @@ class RedisEventBus:
         """This node's calls with events or a close not yet in Redis."""
         self._lock = asyncio.Lock()  # mirror updates: pub/sub messages, reconciles, on-demand loads
         self._orphaned: set[str] = set()  # mirrors closed because their node went silent
-        self._tasks: list[asyncio.Task] = []
+        self._publisher: asyncio.Task | None = None
+        self._subscription = RedisSubscription(
+            self.redis, "bus", channels=[self.channel], poll_s=RECONCILE_S, on_connect=self._resync,
+            describe=lambda: {"node": self.node_id, "remote_calls": len(self.remote)}, drop_idle_connections=True)
+        self._reconcile_due = 0.0
         hub.add_listener(self._on_local_event)
         hub.add_close_listener(self._on_local_close)
 
@@ -88,9 +91,9 @@ class RedisEventBus:
         stale = [cid for cid, node in (await self._live()).items() if node == self.node_id]
         if stale:
             await self.redis.hdel(self.live_key, *stale)
-        pubsub = await self._connect()  # every live remote call is mirrored before the service takes requests
-        self._tasks = [asyncio.create_task(self._run_publisher(), name="bus-publish"),
-                       asyncio.create_task(self._run_subscriber(pubsub), name="bus-mirror")]
+        # subscribed, and every live remote call mirrored, before the service takes requests
+        await self._subscription.start(self._on_pubsub)
+        self._publisher = asyncio.create_task(self._run_publisher(), name="bus-publish")
         log.info("bus.started", node=self.node_id, prefix=self.prefix, remote_calls=len(self.remote))
 
     async def close(self) -> None:
@@ -100,9 +103,10 @@ class RedisEventBus:
         except TimeoutError:
             calls, events = self.backlog.unsent()
             log.warning("bus.unpublished", node=self.node_id, calls=calls, events=events)
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._publisher is not None:
+            self._publisher.cancel()
+            await asyncio.gather(self._publisher, return_exceptions=True)
+        await self._subscription.close()
         with contextlib.suppress(RedisError, OSError):
             await self.redis.delete(self.node_key(self.node_id))
         await self.redis.aclose()
@@ -156,7 +160,7 @@ class RedisEventBus:
         """A batch per round trip; a failed batch is retried until Redis takes it (stream ids dedupe)."""
         while True:
             batch, marks = await self.backlog.take(PUBLISH_BATCH)
-            delay = 0.5
+            delay = RETRY_MIN_S
             while True:
                 try:
                     await self._send(batch)
@@ -188,59 +192,28 @@ class RedisEventBus:
             if isinstance(result, Exception) and "equal or smaller" not in str(result):
                 raise result  # anything but "already written by an earlier try"
 
-    # -- other nodes' calls -> this hub
-
     async def _drop_idle_connections(self) -> None:
         """After a connection error the pool's idle connections are likely dead too: open fresh ones."""
         with contextlib.suppress(RedisError, OSError):
             await self.redis.connection_pool.disconnect(inuse_connections=False)
 
-    async def _connect(self) -> PubSub:
-        """Subscribe first, then reconcile: whatever is published meanwhile waits in the subscription."""
-        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-        try:
-            await pubsub.subscribe(self.channel)
-            async with self._lock:
+    # -- other nodes' calls -> this hub
+
+    async def _resync(self) -> None:
+        """On (re)subscribing: reconcile, so whatever was missed while not subscribed is caught up; what is
+        published meanwhile waits in the subscription."""
+        async with self._lock:
+            await self._reconcile()
+        self._reconcile_due = time.monotonic() + RECONCILE_S
+
+    async def _on_pubsub(self, message: Message | None) -> None:
+        """Mirror a message; reconcile every RECONCILE_S (a Redis error here reconnects the subscription)."""
+        async with self._lock:
+            if message is not None:
+                await self._on_message(message["data"])
+            if time.monotonic() >= self._reconcile_due:
                 await self._reconcile()
-        except BaseException:
-            await pubsub.aclose()
-            raise
-        return pubsub
-
-    async def _run_subscriber(self, pubsub: PubSub | None) -> None:
-        """Mirror messages and reconcile every RECONCILE_S; on a Redis error reconnect with backoff."""
-        delay = 0.5
-        try:
-            while True:
-                try:
-                    if pubsub is None:
-                        pubsub = await self._connect()
-                        log.info("bus.reconnected", node=self.node_id, remote_calls=len(self.remote))
-                        delay = 0.5
-                    await self._mirror(pubsub)
-                except (RedisError, OSError) as error:
-                    log.warning("bus.disconnected", node=self.node_id, error=str(error), retry_in=delay)
-                    await self._drop_idle_connections()
-                    if pubsub is not None:
-                        with contextlib.suppress(RedisError, OSError):
-                            await pubsub.aclose()
-                        pubsub = None
-                    await asyncio.sleep(delay)
-                    delay = min(2 * delay, RETRY_MAX_S)
-        finally:
-            if pubsub is not None:
-                await pubsub.aclose()
-
-    async def _mirror(self, pubsub: PubSub) -> None:
-        due = time.monotonic() + RECONCILE_S
-        while True:
-            message = await pubsub.get_message(timeout=RECONCILE_S)
-            async with self._lock:
-                if message is not None:
-                    await self._on_message(message["data"])
-                if time.monotonic() >= due:
-                    await self._reconcile()
-                    due = time.monotonic() + RECONCILE_S
+                self._reconcile_due = time.monotonic() + RECONCILE_S
 
     async def _on_message(self, data: str) -> None:
         try:
