@@ -97,7 +97,7 @@ class DraftIn(BaseModel):
 
 
 def _check_size(request: Request, text: str) -> None:
-    limit = request.app.state.settings.conversation_max_text_bytes
+    limit = request.app.state.settings.conversations.conversation_max_text_bytes
     if len(text.encode()) > limit:
         raise HTTPException(413, f"text is over {limit} bytes")
 
@@ -118,7 +118,7 @@ async def _session(request: Request, conversation_id: str) -> ConversationSessio
 def start_conversation(app: FastAPI, body: ConversationIn, tenant: str | None) -> ConversationSession:
     """A new conversation session with the call's analysers for a text channel, facts applied."""
     state, settings = app.state, app.state.settings
-    meta = clean_metadata(body.metadata, Redactor(frozenset(settings.redact_kinds)))
+    meta = clean_metadata(body.metadata, Redactor(frozenset(settings.storage.redact_kinds)))
     meta |= {k: v for k, v in {"language": body.language, "jurisdiction": body.jurisdiction, "agent": body.agent,
                                 "agent_id": body.agent_id, "debtor_timezone": body.debtor_timezone}.items()
              if v is not None}
@@ -126,7 +126,8 @@ def start_conversation(app: FastAPI, body: ConversationIn, tenant: str | None) -
     if tenant is not None:
         meta["tenant"] = tenant
     meta = state.account_desk.start_metadata(tenant, body.id, meta)
-    eu_mode = settings.eu_mode if settings.eu_mode is not None else state.rules.eu_mode(body.jurisdiction)
+    eu_mode = settings.analysis.eu_mode
+    eu_mode = eu_mode if eu_mode is not None else state.rules.eu_mode(body.jurisdiction)
     ctx = CallContext(body.id, body.language, body.jurisdiction, eu_mode, meta, channel=body.channel)
     session = ConversationSession(ctx, state.hub, settings, build_analysers(ctx, state.embedder, state.rules),
                                   state.recorder, state.metrics)
@@ -148,7 +149,7 @@ async def open_conversation(body: ConversationIn, request: Request, principal: W
     if exists or body.id in state.hub.calls or body.id in registry.sessions:
         raise HTTPException(409, f"id {body.id!r} is already used; an id is used once")
     open_now = sum(isinstance(s, ConversationSession) for s in registry.sessions.values())
-    if open_now >= state.settings.max_conversations:
+    if open_now >= state.settings.conversations.max_conversations:
         raise HTTPException(503, "at capacity, try again later")
     session = registry.sessions[body.id] = start_conversation(request.app, body, principal.tenant)
     registry._remember(body.id, principal.tenant)  # the calls' id space

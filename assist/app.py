@@ -42,6 +42,7 @@ from assist.webhooks import Outbox
 from models.asr import AsrWorker
 from models.embedding_worker import EmbeddingWorker
 from models.inference import AsrBackend, EmbeddingBackend
+from models.threads import one_blas_thread
 from streaming.protocols.base import CallStart, CloseCode, ProtocolError
 from web_overlay import STATIC_DIR, PageFiles
 
@@ -49,10 +50,10 @@ log = structlog.get_logger(__name__)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    """The service; its rules (settings.rules_dir over the packaged ones) are loaded and validated here,
+    """The service; its rules (settings.analysis.rules_dir over the packaged ones) are loaded and validated here,
     once: an invalid rules file raises RulesError (file, field, problem) before anything starts."""
     settings = settings or get_settings()
-    rules = RuleSet.load(settings.rules_dir) if settings.rules_dir else packaged_rules()
+    rules = RuleSet.load(settings.analysis.rules_dir) if settings.analysis.rules_dir else packaged_rules()
     app = FastAPI(title="Recobra", version="0.1.0", lifespan=_lifespan, redirect_slashes=False)
     app.state.settings = settings
     app.state.rules = rules
@@ -65,7 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 def _add_calls(app: FastAPI, settings: Settings, rules: RuleSet) -> None:
     """The event hub and what listens to it, the live sessions and their registry, metrics and auth."""
     app.state.hub = hub = EventHub()
-    app.state.bus = LocalBus(hub)  # the Redis event bus instead, from startup, when settings.event_bus is redis
+    app.state.bus = LocalBus(hub)  # the Redis event bus instead, from startup, when the event_bus setting is redis
     app.state.dashboard = dashboard = Dashboard(rules.wellbeing)
     hub.add_listener(dashboard.on_event)
     hub.add_close_listener(dashboard.on_closed)
@@ -79,7 +80,7 @@ def _add_calls(app: FastAPI, settings: Settings, rules: RuleSet) -> None:
     app.state.registry = registry = CallRegistry(sessions, hub, metrics)
     app.add_middleware(AuthMiddleware, auth=auth, owner=registry.owner,
                        on_reject=lambda reason: metrics.rejected.labels(reason).inc())
-    app.state.account_desk = FactsDesk(settings.account_facts_wait_s, settings.account_facts_max_waiting)
+    app.state.account_desk = FactsDesk(settings.facts.account_facts_wait_s, settings.facts.account_facts_max_waiting)
     app.state.post_call = None  # the post-call transcript runner (assist/post_call.py), started with the service
 
 
@@ -131,15 +132,16 @@ async def _start(app: FastAPI) -> None:
     """Storage, recovery of what a stopped service left, the inference backends, the bus, then webhooks."""
     state, settings = app.state, app.state.settings
     redact_tokens_in_server_logs()
-    if settings.dev_mode:
+    if settings.security.dev_mode:
         log.warning("auth.development_mode", detail="NO TENANTS CONFIGURED: every endpoint is open to anyone "
                     "who can reach this port. Set RECOBRA_TENANTS and RECOBRA_TOKEN_SECRET for production.")
+    storage, nodes = settings.storage, settings.distributed
     state.recorder = Recorder(
-        settings.database_url, Redactor(frozenset(settings.redact_kinds), settings.redact_transcripts),
-        settings.recorder_max_pending, settings.node_id, settings.node_heartbeat_s, settings.node_ttl_s,
+        storage.database_url, Redactor(frozenset(storage.redact_kinds), storage.redact_transcripts),
+        settings.limits.recorder_max_pending, nodes.node_id, nodes.node_heartbeat_s, nodes.node_ttl_s,
         rules=state.rules,
     )
-    state.recovered = RecoveredEnds(state.auth.tenants, on_bus=settings.event_bus == "redis")
+    state.recovered = RecoveredEnds(state.auth.tenants, on_bus=settings.distributed.event_bus == "redis")
     state.recorder.on_recovered = state.recovered.in_claim
     state.db = state.registry.db = await state.recorder.start()
     state.recordings = Recordings(settings, state.db)
@@ -148,13 +150,14 @@ async def _start(app: FastAPI) -> None:
     if interrupted:
         log.warning("calls.interrupted", calls=interrupted)
     await asyncio.to_thread(state.recordings.upload_spooled)  # recording_storage=s3: what a crash left
-    check_sentiment_model(settings.embedding_model)
+    one_blas_thread()
+    check_sentiment_model(settings.analysis.embedding_model)
     state.worker = await _asr_backend(settings)
     state.embedder = await _embedding_backend(settings)
-    if settings.event_bus == "redis":
+    if settings.distributed.event_bus == "redis":
         await _join_redis(app)
     state.outbox = Outbox(settings, state.db, state.auth.tenants)
-    if settings.post_call_transcripts:  # picks up the work a stopped service left queued in the database
+    if settings.post_call.post_call_transcripts:  # picks up the work a stopped service left queued in the database
         state.post_call = PostCallRunner(settings, state.db, state.recordings, state.worker,
                                          state.recorder.redactor, state.recorder.node_id, state.recorder.rules)
         await state.post_call.start()
@@ -167,7 +170,7 @@ async def _stop(app: FastAPI) -> None:
     state = app.state
     await state.registry.end_all("service stopped")
     await state.outbox.close()
-    if state.settings.event_bus == "redis":
+    if state.settings.distributed.event_bus == "redis":
         await state.account_desk.relay.close()
         await state.recovered.close()
     await state.bus.close()
@@ -179,23 +182,23 @@ async def _stop(app: FastAPI) -> None:
 
 
 async def _asr_backend(settings: Settings) -> AsrBackend:
-    if settings.inference_backend == "ray":
+    if settings.distributed.inference_backend == "ray":
         from assist.distributed.ray_asr import RayAsrClient
 
         client = RayAsrClient.connect(settings)
         await client.describe()
         return client
-    return await asyncio.to_thread(functools.partial(AsrWorker, **settings.asr_worker_args()))
+    return await asyncio.to_thread(functools.partial(AsrWorker, **settings.asr.worker_args()))
 
 
 async def _embedding_backend(settings: Settings) -> EmbeddingBackend:
-    if settings.embedding_backend == "ray":
+    if settings.distributed.embedding_backend == "ray":
         from assist.distributed.ray_embed import RayEmbeddingClient
 
         return RayEmbeddingClient.connect(settings)
     return await asyncio.to_thread(functools.partial(
-        EmbeddingWorker, settings.embedding_model, window_ms=settings.embedding_batch_window_ms,
-        max_batch=settings.embedding_max_batch,
+        EmbeddingWorker, settings.analysis.embedding_model, window_ms=settings.analysis.embedding_batch_window_ms,
+        max_batch=settings.analysis.embedding_max_batch,
     ))
 
 
@@ -205,11 +208,12 @@ async def _join_redis(app: FastAPI) -> None:
     from assist.distributed.redis_bus import RedisEventBus
 
     state, settings = app.state, app.state.settings
-    bus = state.bus = RedisEventBus(state.hub, settings.redis_url, settings.redis_prefix, state.recorder.node_id,
-                                    settings.redis_log_ttl_s)
+    scale, facts = settings.distributed, settings.facts
+    bus = state.bus = RedisEventBus(state.hub, scale.redis_url, scale.redis_prefix, state.recorder.node_id,
+                                    scale.redis_log_ttl_s)
     await bus.start()
     relay = state.account_desk.relay = FactsRelay(
-        bus.redis, settings.redis_prefix, bus.node_id, settings.account_facts_wait_s, settings.account_facts_route_s)
+        bus.redis, scale.redis_prefix, bus.node_id, facts.account_facts_wait_s, facts.account_facts_route_s)
     await relay.start(functools.partial(serve_forwarded, state))
     state.recovered.attach(bus)
 
@@ -219,10 +223,10 @@ def _start_session(start: CallStart, protocol: str, tenant: str | None, app: Fas
     meta = {**start.metadata, "tenant": tenant} if tenant is not None else start.metadata
     meta = app.state.account_desk.start_metadata(tenant, start.call_id, meta)
     language = call_language(meta, settings, app.state.worker)
-    jurisdiction = str(meta.get("jurisdiction") or settings.jurisdiction).lower()
+    jurisdiction = str(meta.get("jurisdiction") or settings.analysis.jurisdiction).lower()
     rules = app.state.rules
-    eu_mode = settings.eu_mode if settings.eu_mode is not None else rules.eu_mode(jurisdiction)
-    ctx = CallContext(start.call_id, language.current or settings.languages[0], jurisdiction, eu_mode, dict(meta))
+    eu_mode = settings.analysis.eu_mode if settings.analysis.eu_mode is not None else rules.eu_mode(jurisdiction)
+    ctx = CallContext(start.call_id, language.current or settings.asr.languages[0], jurisdiction, eu_mode, dict(meta))
     session = CallSession(
         ctx, protocol, app.state.worker, app.state.hub, settings, build_analysers(ctx, app.state.embedder, rules),
         app.state.recorder, app.state.metrics, language, app.state.recordings.open(start.call_id, ctx.metadata),
@@ -235,7 +239,7 @@ def call_language(meta: dict, settings: Settings, worker: AsrBackend) -> CallLan
     """The call's language from its metadata (or the setting), or None to detect; refused if none serves it."""
     config = meta.get("custom_config")
     config = config if isinstance(config, dict) else {}
-    named = str(meta.get("language") or config.get("language") or settings.language).strip().lower()
+    named = str(meta.get("language") or config.get("language") or settings.asr.language).strip().lower()
     served = tuple(worker.languages)
     if named == "auto":
         if worker.detects:

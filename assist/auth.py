@@ -170,13 +170,13 @@ class Authenticator:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.tenants = {t.id: t for t in settings.tenants}
-        self._by_key = {_digest(k.get_secret_value()): t for t in settings.tenants for k in t.api_keys}
-        self._secret = settings.token_secret.get_secret_value() if settings.token_secret else ""
+        self.tenants = {t.id: t for t in settings.security.tenants}
+        self._by_key = {_digest(k.get_secret_value()): t for t in settings.security.tenants for k in t.api_keys}
+        self._secret = settings.security.token_secret.get_secret_value() if settings.security.token_secret else ""
 
     @property
     def dev_mode(self) -> bool:
-        return self.settings.dev_mode
+        return self.settings.security.dev_mode
 
     def by_api_key(self, key: str | None) -> Tenant | None:
         return self._by_key.get(_digest(key)) if key else None
@@ -215,7 +215,7 @@ class Authenticator:
         """(token, expiry unix time) for a configured tenant; ttl capped at token_max_ttl_s."""
         if tenant not in self.tenants:
             raise ValueError(f"unknown tenant {tenant!r}")
-        ttl = min(ttl_s or self.settings.token_ttl_s, self.settings.token_max_ttl_s)
+        ttl = min(ttl_s or self.settings.security.token_ttl_s, self.settings.security.token_max_ttl_s)
         now = time.time()
         minted = mint_token(self._secret, tenant, role, call_id=call_id, ttl_s=ttl, subject=subject, now=now)
         return minted, int(now + ttl)
@@ -314,7 +314,7 @@ class AuthMiddleware:
             return Principal(tenant.id, "integration")
         token = _bearer(headers, scope)
         if path == "/metrics":
-            expected = self.auth.settings.metrics_token
+            expected = self.auth.settings.security.metrics_token
             if (expected is None or not token
                     or not hmac.compare_digest(token.encode(), expected.get_secret_value().encode())):
                 raise AuthError("/metrics needs the metrics token", 401 if not token else 403)
@@ -344,7 +344,7 @@ class AuthMiddleware:
         query = scope.get("query_string", b"").decode("latin-1")
         path = scope.get("raw_path", scope["path"].encode()).decode("latin-1")
         target = path + (f"?{query}" if query else "")
-        public = self.auth.settings.public_url
+        public = self.auth.settings.security.public_url
         if public:
             parts = urlsplit(public)
             return public.rstrip("/") + target, target, parts.netloc

@@ -43,7 +43,7 @@ def serve(host: str = typer.Option(None), port: int = typer.Option(None)) -> Non
 
     s = get_settings()
     host = host or s.host
-    if s.dev_mode and not _loopback(host):
+    if s.security.dev_mode and not _loopback(host):
         typer.secho(f"refusing to serve {host}: no tenants are configured (development mode, everything open). "
                     "Set RECOBRA_TENANTS (or RECOBRA_TENANTS_FILE) and RECOBRA_TOKEN_SECRET, or bind 127.0.0.1.",
                     fg="red", err=True)
@@ -55,7 +55,7 @@ def serve(host: str = typer.Option(None), port: int = typer.Option(None)) -> Non
         typer.secho(f"not starting: {exc}", fg="red", err=True)
         raise typer.Exit(2) from None
     uvicorn.run(service, host=host, port=port or s.port, log_level=s.log_level.lower(),
-                ws_max_size=s.max_message_bytes + 4096, access_log=False)  # assist.auth logs requests
+                ws_max_size=s.limits.max_message_bytes + 4096, access_log=False)  # assist.auth logs requests
 
 
 @db_app.command("upgrade")
@@ -63,7 +63,7 @@ def db_upgrade() -> None:
     """Apply the schema migrations (also done by `serve` at start-up; safe when several run at once)."""
     from assist.storage.db import upgrade_database
 
-    typer.echo(f"database at revision {upgrade_database(get_settings().database_url)}")
+    typer.echo(f"database at revision {upgrade_database(get_settings().storage.database_url)}")
 
 
 @db_app.command("current")
@@ -71,7 +71,7 @@ def db_current() -> None:
     """Print the database's schema revision (none: not migrated yet)."""
     from assist.storage.db import current_revision
 
-    typer.echo(current_revision(get_settings().database_url) or "none")
+    typer.echo(current_revision(get_settings().storage.database_url) or "none")
 
 
 @recordings_app.command("purge")
@@ -82,7 +82,7 @@ def recordings_purge(dry_run: bool = typer.Option(False, help="List what would b
 
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_json)
-    db = Database(settings.database_url)
+    db = Database(settings.storage.database_url)
     try:
         purged = Recordings(settings, db).purge(dry_run=dry_run)
     finally:
@@ -102,7 +102,7 @@ def rules_check(
     what is wrong) and exits 1."""
     from assist.ruleset import check_rules
 
-    folder = folder or get_settings().rules_dir
+    folder = folder or get_settings().analysis.rules_dir
     problems = check_rules(folder)
     where = str(folder) if folder else "packaged rules"
     if not problems:

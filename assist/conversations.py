@@ -85,7 +85,7 @@ class ConversationSession(EventSession):
 
     def _utterance(self, sender: Speaker, text: str) -> Utterance:
         start = self.clock + GAP_S if self.clock else 0.0
-        words = _words(text, start, self.settings.conversation_seconds_per_word)
+        words = _words(text, start, self.settings.conversations.conversation_seconds_per_word)
         end = words[-1].end if words else start + GAP_S
         return Utterance(sender, self._sent[sender] + 1, start, end, text, words, self.ctx.language, final=True)
 

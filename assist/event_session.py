@@ -49,7 +49,7 @@ class EventSession:
         self._store_room = asyncio.Condition()  # notified each time the writer takes a batch
         self._store_task = asyncio.create_task(self._run_store())
         self._qa: dict = {}
-        self._analysis: asyncio.Queue = asyncio.Queue(2 * settings.channel_queue_frames)
+        self._analysis: asyncio.Queue = asyncio.Queue(2 * settings.limits.channel_queue_frames)
 
     def _open(self) -> None:
         """Open the call's log with `call.started` and start the analysis task."""
@@ -70,7 +70,7 @@ class EventSession:
 
     async def _room(self) -> None:
         """Back-pressure from storage: wait while this call's unwritten events reach the bound."""
-        bound = self.settings.event_store_queue
+        bound = self.settings.limits.event_store_queue
         if self._stored.qsize() < bound:
             return
         async with self._store_room:

@@ -249,15 +249,15 @@ class _Connection:
         self.ws, self.protocol, self.registry, self.settings = ws, protocol, registry, settings
         self.factory, self.tenants = factory, tenants
         self.principal = principal_of(ws)
-        kwargs: dict[str, Any] = {"max_message_bytes": settings.max_message_bytes}
+        kwargs: dict[str, Any] = {"max_message_bytes": settings.limits.max_message_bytes}
         if protocol == "genesys":
             kwargs["headers"] = dict(ws.headers)
         if protocol in ("genesys", "twilio"):
-            kwargs["max_gap_s"] = settings.max_media_gap_s
+            kwargs["max_gap_s"] = settings.security.max_media_gap_s
         self.adapter = make_adapter(protocol, **kwargs)
-        self.limits = ConnectionLimits(settings.max_messages_per_s, settings.max_messages_per_audio_s,
-                                       settings.message_grace)
-        self.redactor = Redactor(frozenset(settings.redact_kinds))
+        self.limits = ConnectionLimits(settings.limits.max_messages_per_s, settings.limits.max_messages_per_audio_s,
+                                       settings.limits.message_grace)
+        self.redactor = Redactor(frozenset(settings.storage.redact_kinds))
         self.session: CallSession | None = None
         self.offset = 0.0
         self.reason = "disconnected"
@@ -268,9 +268,9 @@ class _Connection:
             if (wait := self.limits.throttle(time.monotonic())) > 0:
                 await asyncio.sleep(wait)
             try:
-                message = await asyncio.wait_for(self.ws.receive(), self.settings.idle_timeout_s)
+                message = await asyncio.wait_for(self.ws.receive(), self.settings.limits.idle_timeout_s)
             except TimeoutError:
-                raise ProtocolError(f"nothing received for {self.settings.idle_timeout_s:g} s",
+                raise ProtocolError(f"nothing received for {self.settings.limits.idle_timeout_s:g} s",
                                     CloseCode.IDLE_TIMEOUT) from None
             if message["type"] == "websocket.disconnect":
                 return
@@ -297,7 +297,7 @@ class _Connection:
                 log.info("call.metadata_dropped", call_id=out.call_id[:128],
                          keys=[k[:64] for k in dropped[:20]])  # names only, never values
             out = replace(out, metadata=kept)
-            self.session = await self.registry.admit(out, self.protocol, self.principal, self.settings.max_calls,
+            self.session = await self.registry.admit(out, self.protocol, self.principal, self.settings.limits.max_calls,
                                                      self.factory)
             self.offset = self.session.audio_end
         elif isinstance(out, CallStop):
@@ -335,8 +335,8 @@ async def serve_ingest(ws: WebSocket, protocol: str, registry: CallRegistry, set
     if conn.reason == "disconnected" and registry.stopping:
         conn.reason = "service stopped"  # the server closed the socket on its way down, not the telephony side
     if conn.session is not None:
-        if conn.reason == "disconnected" and settings.reconnect_grace_s > 0:
-            registry.park(conn.session, settings.reconnect_grace_s)
+        if conn.reason == "disconnected" and settings.limits.reconnect_grace_s > 0:
+            registry.park(conn.session, settings.limits.reconnect_grace_s)
         else:
             await registry.end(conn.session, conn.reason)
     if conn.reason != "disconnected" and not closed:

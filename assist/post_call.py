@@ -92,8 +92,9 @@ def decode_recording(data: bytes) -> np.ndarray:
 
 def segment(audio: np.ndarray, settings: Settings) -> list[tuple[float, np.ndarray]]:
     """(start on the call clock, samples) of each stretch of speech in one channel (Silero VAD)."""
-    segmenter = VadSegmenter(VadStream(), settings.vad_threshold, settings.post_call_min_silence_ms / 1000,
-                             settings.vad_speech_pad_ms / 1000, settings.post_call_max_segment_s)
+    live, post = settings.segmentation, settings.post_call
+    segmenter = VadSegmenter(VadStream(), live.vad_threshold, post.post_call_min_silence_ms / 1000,
+                             live.vad_speech_pad_ms / 1000, post.post_call_max_segment_s)
     found = segmenter.push(AudioFrame(Speaker.AGENT, 0.0, np.ascontiguousarray(audio, dtype=np.float32)))
     if (last := segmenter.flush()) is not None:
         found.append(last)
@@ -126,9 +127,9 @@ class PostCallRunner:
 
     async def start(self) -> None:
         """Put back work a stopped or lost node left running, load the larger model if any, start."""
-        if self.settings.post_call_asr_model:
-            args = {**self.settings.asr_worker_args(), "models": self.settings.post_call_asr_model, "threads": 1,
-                    "beams": BeamSizes(post_call=self.settings.beam_size_post_call)}
+        if model := self.settings.post_call.post_call_asr_model:
+            args = {**self.settings.asr.worker_args(), "models": model, "threads": 1,
+                    "beams": BeamSizes(post_call=self.settings.asr.beam_size_post_call)}
             self.extra = await asyncio.to_thread(lambda: AsrWorker(**args))
         reset = await asyncio.to_thread(self._in_session, queue.reset_stale, self.node_id)
         if reset:
@@ -165,7 +166,7 @@ class PostCallRunner:
             if call_id is None:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.settings.post_call_poll_s)
+                    await asyncio.wait_for(self._wake.wait(), self.settings.post_call.post_call_poll_s)
                 continue
             self.current = call_id
             await self.run(call_id)
@@ -210,10 +211,10 @@ class PostCallRunner:
                 utterances.append(self._utterance(len(utterances) + 1, piece, result.words, result.language))
             await asyncio.to_thread(self._in_session, queue.set_progress, call_id, self.node_id,
                                     (done + 1) / len(pieces))
-            await asyncio.sleep(result.decode_s * (1 / self.settings.post_call_cpu_share - 1))
-        used = {"models": models, "beam": self.settings.beam_size_post_call, "segmentation": "silero-vad",
-                "min_silence_s": self.settings.post_call_min_silence_ms / 1000,
-                "max_segment_s": self.settings.post_call_max_segment_s}
+            await asyncio.sleep(result.decode_s * (1 / self.settings.post_call.post_call_cpu_share - 1))
+        used = {"models": models, "beam": self.settings.asr.beam_size_post_call, "segmentation": "silero-vad",
+                "min_silence_s": self.settings.post_call.post_call_min_silence_ms / 1000,
+                "max_segment_s": self.settings.post_call.post_call_max_segment_s}
         return utterances, used
 
     def _read(self, row: Recording | None) -> bytes:
@@ -242,7 +243,7 @@ class PostCallRunner:
             with contextlib.suppress(UnsupportedLanguage):
                 return self.extra, self.extra.model_for(language)
         if language in self.live.languages or (language is None and self.live.detects):
-            routes = self.settings.asr_routes
+            routes = self.settings.asr.routes
             return self.live, routes.get(language or "*", routes.get("*", ""))
         raise Skip(queue.FAILED, "language_unsupported", f"language {language!r} is not served")
 

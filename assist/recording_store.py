@@ -33,11 +33,13 @@ class Recordings:
         self.settings, self.db = settings, db
         self.root = settings.recordings_root
         self.files = RecordingFiles(settings)
-        self._tenants = {t.id: t for t in settings.tenants}
-        self.redactor = Redactor(frozenset(settings.redact_kinds))
-        self.policy = RecordingPolicy(hold_s=max(settings.recording_hold_s, settings.max_utterance_s + JOIN_S + 2.0),
-                                      margin_s=settings.recording_margin_s)
-        for tenant in settings.tenants:
+        self._tenants = {t.id: t for t in settings.security.tenants}
+        self.redactor = Redactor(frozenset(settings.storage.redact_kinds))
+        recordings = settings.recordings
+        self.policy = RecordingPolicy(
+            hold_s=max(recordings.recording_hold_s, settings.segmentation.max_utterance_s + JOIN_S + 2.0),
+            margin_s=recordings.recording_margin_s)
+        for tenant in settings.security.tenants:
             if self._wanted(tenant.id) and tenant.recording_key is None:
                 log.warning("recording.no_key", tenant=tenant.id, detail="this tenant's calls are not recorded")
 
@@ -46,8 +48,8 @@ class Recordings:
         if tenant is not None:
             entry = self._tenants.get(tenant)
             return recording_key_bytes(entry.recording_key) if entry and entry.recording_key else None
-        if self.settings.recording_key is not None:
-            return recording_key_bytes(self.settings.recording_key)
+        if self.settings.recordings.recording_key is not None:
+            return recording_key_bytes(self.settings.recordings.recording_key)
         return self._dev_key
 
     @cached_property
@@ -69,7 +71,7 @@ class Recordings:
         entry = self._tenants.get(tenant) if tenant is not None else None
         if entry is not None and entry.record_calls is not None:
             return entry.record_calls
-        return self.settings.record_calls
+        return self.settings.recordings.record_calls
 
     def path(self, tenant: str | None, call_id: str) -> Path:
         name = hashlib.sha256(call_id.encode()).hexdigest()[:40]
@@ -111,7 +113,7 @@ class Recordings:
     def retention_days(self, tenant: str | None) -> int:
         entry = self._tenants.get(tenant) if tenant is not None else None
         days = entry.recording_retention_days if entry is not None else None
-        return days or self.settings.recording_retention_days
+        return days or self.settings.recordings.recording_retention_days
 
     def purge(self, now: datetime | None = None, dry_run: bool = False) -> list[str]:
         """Delete the recordings older than their tenant's retention; returns their call ids (each logged)."""

@@ -81,13 +81,13 @@ class CallSession(EventSession):
                 speaker,
                 VadSegmenter(
                     VadStream(),
-                    settings.vad_threshold,
-                    settings.vad_min_silence_ms / 1000,
-                    settings.vad_speech_pad_ms / 1000,
-                    settings.max_utterance_s,
+                    settings.segmentation.vad_threshold,
+                    settings.segmentation.vad_min_silence_ms / 1000,
+                    settings.segmentation.vad_speech_pad_ms / 1000,
+                    settings.segmentation.max_utterance_s,
                 ),
-                asyncio.Queue(settings.channel_queue_frames),
-                arrivals=deque(maxlen=settings.channel_queue_frames + 2000),
+                asyncio.Queue(settings.limits.channel_queue_frames),
+                arrivals=deque(maxlen=settings.limits.channel_queue_frames + 2000),
             )
             for speaker in Speaker
         }
@@ -163,7 +163,8 @@ class CallSession(EventSession):
         last = max(ch.partial_at, segmenter.speech_onset)
         if ch.early is not None and ch.early.voiced == segmenter.voiced:
             return False
-        return segmenter.speaking and ch.partial is None and segmenter.clock - last >= self.settings.partial_interval_s
+        interval = self.settings.segmentation.partial_interval_s
+        return segmenter.speaking and ch.partial is None and segmenter.clock - last >= interval
 
     def _request(self, ch: _Channel, segment: Segment, final: bool) -> AsrRequest:
         return AsrRequest(segment.audio, segment.t0, self.language.current, final=final, call_id=self.call_id,
@@ -178,7 +179,7 @@ class CallSession(EventSession):
             early.task.cancel()  # still queued: never decoded
             ch.early = early = None
             self._count_early("dropped")
-        pause = self.settings.early_final_pause_s
+        pause = self.settings.segmentation.early_final_pause_s
         if early is None and pause > 0 and segmenter.pause_s >= pause and self._asr_idle() \
                 and (current := segmenter.current()):
             request = self._request(ch, current, final=True)

@@ -133,7 +133,7 @@ class Outbox:
         self._wake = asyncio.Event()
         self._writes: set[asyncio.Task] = set()
         self._promised: set[str] = set()  # calls whose promise went out live
-        self._client = httpx.AsyncClient(timeout=settings.webhook_timeout_s, follow_redirects=False,
+        self._client = httpx.AsyncClient(timeout=settings.webhooks.webhook_timeout_s, follow_redirects=False,
                                          headers={"User-Agent": USER_AGENT})
         self._task = asyncio.create_task(self._run())
 
@@ -213,14 +213,14 @@ class Outbox:
                 log.exception("webhook.worker_failed")
             self._wake.clear()
             try:
-                await asyncio.wait_for(self._wake.wait(), self.settings.webhook_poll_s)
+                await asyncio.wait_for(self._wake.wait(), self.settings.webhooks.webhook_poll_s)
             except TimeoutError:
                 pass
 
     def _claim_due(self) -> list[dict[str, Any]]:
         """Due rows this node claims: attempts bumped where no other node bumped them first."""
         now = datetime.now(UTC)
-        lease = now + timedelta(seconds=self.settings.webhook_timeout_s + 30)
+        lease = now + timedelta(seconds=self.settings.webhooks.webhook_timeout_s + 30)
         claimed = []
         with self.db.session() as s:
             rows = s.execute(select(WebhookDelivery.id, WebhookDelivery.attempts)
@@ -242,8 +242,9 @@ class Outbox:
         ok = status is not None and 200 <= status < 300
         now = datetime.now(UTC)
         age = (now - row["queued_at"]).total_seconds()
-        delay = min(max(self.settings.webhook_backoff_s, age), self.settings.webhook_backoff_max_s)  # doubles the age
-        state = "delivered" if ok else "failed" if age + delay > self.settings.webhook_give_up_s else "pending"
+        policy = self.settings.webhooks
+        delay = min(max(policy.webhook_backoff_s, age), policy.webhook_backoff_max_s)  # doubles the age
+        state = "delivered" if ok else "failed" if age + delay > policy.webhook_give_up_s else "pending"
         values: dict[str, Any] = {"status": state, "last_status": status, "last_error": error and error[:256],
                                   "next_attempt_at": now + timedelta(seconds=0 if ok else delay)}
         if ok:

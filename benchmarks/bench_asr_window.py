@@ -17,7 +17,7 @@ reports, per set:
 
 Sets: FLEURS en (tiny.en) and es (base); picovoice test.wav (en, tiny.en) and test_es.wav (es, base);
 osr-harvard-8k (en, 8 kHz), voxpopuli (69 s, en) and both split into utterances with the live path's
-VadSegmenter + VadStream (assist/settings.py defaults, max 15 s); faster-whisper jfk.flac; pocketsphinx
+VadSegmenter + VadStream (assist/settings/groups.py defaults, max 15 s); faster-whisper jfk.flac; pocketsphinx
 raw 16 kHz PCM (goforward.raw, something.raw) and its librivox + cards WAVs; 8 kHz telephone versions
 (16k -> 8k, G.711 mu-law, -> 16k) of FLEURS es and picovoice test_es. Then base on the English sets,
 a Spanish beam comparison (base, BeamSizes(final=1) vs (final=5), trimmed windows) and a margin_s sweep
@@ -52,7 +52,7 @@ import numpy as np
 from scipy.signal import resample_poly
 
 from assist.democall import DATA, load_mono
-from assist.settings import Settings
+from assist.settings import SegmentationSettings
 from models.asr import AsrRequest, AsrResult, AsrWorker, BeamSizes
 from models.batched_whisper import WindowPolicy
 from models.vad import VadStream
@@ -143,7 +143,7 @@ def whole(name: str, audio: np.ndarray, reference: str, ref_words=None) -> Doc:
 
 def segmented(name: str, audio: np.ndarray, reference: str) -> Doc:
     """Utterances as the live path cuts them: VadSegmenter + VadStream with the settings' defaults."""
-    f = Settings.model_fields
+    f = SegmentationSettings.model_fields
     seg = VadSegmenter(VadStream(), f["vad_threshold"].default, f["vad_min_silence_ms"].default / 1000,
                        f["vad_speech_pad_ms"].default / 1000, f["max_utterance_s"].default)
     out = []

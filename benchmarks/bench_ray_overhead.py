@@ -130,8 +130,8 @@ def main() -> None:
                    "ray_asr_and_embeddings": calls_latency(remote.model_copy(update={"embedding_backend": "ray"}),
                                                            args.calls)}
         after = asyncio.run(client.stats())["batch_sizes"]
-        serve.delete(remote.ray_app_name)
-        serve.delete(remote.ray_embed_app_name)
+        serve.delete(remote.distributed.ray_app_name)
+        serve.delete(remote.distributed.ray_embed_app_name)
     serve.shutdown()
     ray.shutdown()
     overhead = [r - c for r, c in zip(ray_s, local_s, strict=True)]

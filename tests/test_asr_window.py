@@ -50,7 +50,7 @@ def fleurs(language: str, count: int) -> tuple[list[np.ndarray], list[str]]:
 def harvard() -> tuple[list[tuple[float, np.ndarray]], str]:
     reference = (HARVARD / "manifest.tsv").read_text().splitlines()[1].split("\t")[-1]
     audio = load_mono(HARVARD / "OSR_us_000_0034_8k.wav")
-    seg = VadSegmenter(VadStream(), 0.5, 0.5, 0.4, 15.0)  # assist/settings.py defaults
+    seg = VadSegmenter(VadStream(), 0.5, 0.5, 0.4, 15.0)  # assist/settings/groups.py defaults
     out = []
     for i in range(0, len(audio), 320):
         out += seg.push(AudioFrame(Speaker.DEBTOR, i / SAMPLE_RATE, audio[i : i + 320]))

@@ -134,7 +134,7 @@ def test_settings_refuse_weak_or_ambiguous_tenants(tmp_path):
     tenants_file = tmp_path / "tenants.yaml"
     tenants_file.write_text("- id: initech\n  api_keys: [initech-key-0123456789]\n")
     settings = Settings(tenants_file=tenants_file, token_secret=TOKEN_SECRET)
-    assert [t.id for t in settings.tenants] == ["initech"] and not settings.dev_mode
+    assert [t.id for t in settings.security.tenants] == ["initech"] and not settings.security.dev_mode
     assert "initech-key" not in repr(settings) and TOKEN_SECRET not in repr(settings)
 
 

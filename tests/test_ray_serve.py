@@ -52,8 +52,8 @@ def ray_settings(ray_cluster, tmp_path_factory) -> Iterator[Settings]:
     ray_asr.deploy(settings)
     ray_embed.deploy(settings)
     yield settings
-    serve.delete(settings.ray_app_name)
-    serve.delete(settings.ray_embed_app_name)
+    serve.delete(settings.distributed.ray_app_name)
+    serve.delete(settings.distributed.ray_embed_app_name)
 
 
 def test_call_transcribed_and_analysed_through_ray_serve(ray_settings):

@@ -170,7 +170,7 @@ def test_a_crash_keeps_what_was_written(tmp_path: Path) -> None:
 def test_purge_deletes_recordings_past_retention(tmp_path: Path) -> None:
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'r.db'}", recordings_dir=tmp_path / "rec",
                         recording_retention_days=30)
-    db = Database(settings.database_url)
+    db = Database(settings.storage.database_url)
     store = Recordings(settings, db)
     recording = store.open("old-call", {})
     assert recording is not None and store.open("off-call", {"record": "false"}) is None
@@ -236,7 +236,7 @@ def test_recording_is_off_per_tenant_per_call_or_without_a_key(tmp_path: Path) -
     tenants = [{"id": "on", "recording_key": key}, {"id": "off", "recording_key": key, "record_calls": False},
                {"id": "keyless"}]
     settings = Settings(database_url=f"sqlite:///{tmp_path / 't.db'}", tenants=tenants, token_secret="s" * 32)
-    db = Database(settings.database_url)
+    db = Database(settings.storage.database_url)
     store = Recordings(settings, db)
     assert store.open("a", {"tenant": "on"}) is not None
     assert store.open("b", {"tenant": "on", "record": False}) is None

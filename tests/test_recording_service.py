@@ -133,7 +133,7 @@ def test_a_call_with_recording_off_stores_nothing(service_call) -> None:
     service, settings, _ = service_call
     assert get(service, "/api/calls/rec-off").status_code == 200
     assert get(service, "/api/calls/rec-off/recording").status_code == 404
-    assert len(list(settings.recordings_dir.rglob("*.rec"))) == 2  # rec-1 and rec-re
+    assert len(list(settings.recordings.recordings_dir.rglob("*.rec"))) == 2  # rec-1 and rec-re
 
 
 def test_the_qa_page_plays_the_call_beside_its_transcript(service_call, browser) -> None:

@@ -458,7 +458,7 @@ def test_mirrored_events_reach_local_listeners_but_are_never_republished(redis_u
     assert seen_on_b == [(1, "call.started"), (2, "call.ended")]
     assert senders == [(f"{prefix}-a", "event"), (f"{prefix}-a", "event"), (f"{prefix}-a", "close")]
     assert stored == 2
-    assert 0 < ttl <= Settings().redis_log_ttl_s
+    assert 0 < ttl <= Settings().distributed.redis_log_ttl_s
     assert live == {}
 
 

@@ -150,7 +150,7 @@ def test_languages_are_one_list() -> None:
     from assist.analysis.wording import Words
 
     assert tuple(Words.model_fields) == LANGUAGES
-    assert tuple(Settings().languages) == LANGUAGES
+    assert tuple(Settings().asr.languages) == LANGUAGES
     card = packaged_rules().scorecard
     assert all(set(item.title.render()) == set(LANGUAGES) for item in card.items.values())
 

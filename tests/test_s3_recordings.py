@@ -64,7 +64,7 @@ def objects(client, prefix: str) -> dict[str, bytes]:
 
 def test_a_call_is_uploaded_when_it_ends_and_read_by_range(s3, tmp_path: Path) -> None:
     settings = s3_settings(s3, tmp_path)
-    db = Database(settings.database_url)
+    db = Database(settings.storage.database_url)
     store = Recordings(settings, db)
     recording = store.open("s3-call", {"tenant": "acme"})
     agent, debtor, _ = fleurs_call("es", 3)
@@ -96,7 +96,7 @@ def test_a_call_is_uploaded_when_it_ends_and_read_by_range(s3, tmp_path: Path) -
 
 def test_a_crash_leaves_the_spool_which_is_uploaded_at_start_up(s3, tmp_path: Path) -> None:
     settings = s3_settings(s3, tmp_path)
-    db = Database(settings.database_url)
+    db = Database(settings.storage.database_url)
     store = Recordings(settings, db)
     recording = store.open("cut-call", {"tenant": "acme"})
     agent, debtor, _ = fleurs_call("en", 4)  # 42 s: what is older than the 22 s held is written
@@ -120,7 +120,7 @@ def test_a_crash_leaves_the_spool_which_is_uploaded_at_start_up(s3, tmp_path: Pa
 
 def test_a_damaged_replaced_or_missing_object_is_a_clear_error(s3, tmp_path: Path) -> None:
     settings = s3_settings(s3, tmp_path)
-    db = Database(settings.database_url)
+    db = Database(settings.storage.database_url)
     store = Recordings(settings, db)
     recording = store.open("bad-call", {"tenant": "globex"})
     agent, debtor, _ = fleurs_call("en", 2)

@@ -54,7 +54,7 @@ class ComplianceAnalyser:
     def __init__(self, ctx: CallContext, semantic: bool = True, embedder: Embedder | None = None,
                  pack: RulePack | None = None) -> None:
         self.ctx = ctx
-        self.pack = pack or load_rule_pack(ctx.jurisdiction or get_settings().jurisdiction)
+        self.pack = pack or load_rule_pack(ctx.jurisdiction or get_settings().analysis.jurisdiction)
         self.embedder = (embedder or shared_embedder()) if semantic else None
         self._heads: dict[str, IntentHead] = load_heads(self.embedder.model) if self.embedder else {}
         md = ctx.metadata

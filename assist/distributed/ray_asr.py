@@ -67,18 +67,19 @@ class AsrDeployment(BatchedReplica):
 
 def asr_app(settings: Settings) -> serve.Application:
     """The Serve application: the ASR deployment, sized and batched from `settings`."""
+    scale = settings.distributed
     worker_args = {
-        **settings.asr_worker_args(),
-        "threads": settings.asr_threads or max(1, round(settings.ray_asr_num_cpus)),
-        "batch_window_ms": REPLICA_WINDOW_MS, "max_batch": max(settings.asr_max_batch, settings.ray_max_batch_size),
+        **settings.asr.worker_args(),
+        "threads": settings.asr.asr_threads or max(1, round(scale.ray_asr_num_cpus)),
+        "batch_window_ms": REPLICA_WINDOW_MS, "max_batch": max(settings.asr.asr_max_batch, scale.ray_max_batch_size),
     }
     deployment = serve.deployment(
-        name=settings.ray_asr_deployment,
-        num_replicas=settings.ray_asr_replicas,
-        ray_actor_options={"num_cpus": settings.ray_asr_num_cpus, "num_gpus": settings.ray_asr_num_gpus},
-        max_ongoing_requests=max(64, 4 * settings.ray_max_batch_size),
-        user_config={"max_batch_size": settings.ray_max_batch_size,
-                     "batch_wait_timeout_s": settings.ray_batch_wait_timeout_s},
+        name=scale.ray_asr_deployment,
+        num_replicas=scale.ray_asr_replicas,
+        ray_actor_options={"num_cpus": scale.ray_asr_num_cpus, "num_gpus": scale.ray_asr_num_gpus},
+        max_ongoing_requests=max(64, 4 * scale.ray_max_batch_size),
+        user_config={"max_batch_size": scale.ray_max_batch_size,
+                     "batch_wait_timeout_s": scale.ray_batch_wait_timeout_s},
         logging_config={"enable_access_log": False},
     )(AsrDeployment)
     return deployment.bind(worker_args)
@@ -91,7 +92,7 @@ def build_app(args: dict[str, Any]) -> serve.Application:
 
 def deploy(settings: Settings) -> DeploymentHandle:
     """Deploy (or update) the application on the connected Ray cluster and wait until it is ready."""
-    return serve.run(asr_app(settings), name=settings.ray_app_name, route_prefix=None)
+    return serve.run(asr_app(settings), name=settings.distributed.ray_app_name, route_prefix=None)
 
 
 class RayAsrClient(ServeClient):
@@ -100,7 +101,8 @@ class RayAsrClient(ServeClient):
     @classmethod
     def connect(cls, settings: Settings) -> RayAsrClient:
         """Join the Ray cluster (unless this process already has) and find the deployed application."""
-        return cls(*deployment_handle(settings.ray_address, settings.ray_app_name, settings.ray_asr_deployment,
+        scale = settings.distributed
+        return cls(*deployment_handle(scale.ray_address, scale.ray_app_name, scale.ray_asr_deployment,
                                       "assist.distributed.ray_asr:build_app"))
 
     languages: tuple[str, ...] = ()

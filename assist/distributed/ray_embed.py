@@ -52,16 +52,17 @@ class EmbeddingDeployment(BatchedReplica):
 
 def embedding_app(settings: Settings) -> serve.Application:
     """The Serve application: the embedding deployment, sized and batched from `settings`."""
+    scale = settings.distributed
     deployment = serve.deployment(
-        name=settings.ray_embed_deployment,
-        num_replicas=settings.ray_embed_replicas,
-        ray_actor_options={"num_cpus": settings.ray_embed_num_cpus},
-        max_ongoing_requests=max(64, 4 * settings.ray_embed_max_batch_size),
-        user_config={"max_batch_size": settings.ray_embed_max_batch_size,
-                     "batch_wait_timeout_s": settings.ray_embed_batch_wait_timeout_s},
+        name=scale.ray_embed_deployment,
+        num_replicas=scale.ray_embed_replicas,
+        ray_actor_options={"num_cpus": scale.ray_embed_num_cpus},
+        max_ongoing_requests=max(64, 4 * scale.ray_embed_max_batch_size),
+        user_config={"max_batch_size": scale.ray_embed_max_batch_size,
+                     "batch_wait_timeout_s": scale.ray_embed_batch_wait_timeout_s},
         logging_config={"enable_access_log": False},
     )(EmbeddingDeployment)
-    return deployment.bind(settings.embedding_model)
+    return deployment.bind(settings.analysis.embedding_model)
 
 
 def build_app(args: dict[str, Any]) -> serve.Application:
@@ -71,7 +72,7 @@ def build_app(args: dict[str, Any]) -> serve.Application:
 
 def deploy(settings: Settings) -> DeploymentHandle:
     """Deploy (or update) the application on the connected Ray cluster and wait until it is ready."""
-    return serve.run(embedding_app(settings), name=settings.ray_embed_app_name, route_prefix=None)
+    return serve.run(embedding_app(settings), name=settings.distributed.ray_embed_app_name, route_prefix=None)
 
 
 class RayEmbeddingClient(ServeClient):
@@ -88,9 +89,10 @@ class RayEmbeddingClient(ServeClient):
     @classmethod
     def connect(cls, settings: Settings) -> RayEmbeddingClient:
         """Join the Ray cluster (unless this process already has) and find the deployed application."""
-        handle, joined = deployment_handle(settings.ray_address, settings.ray_embed_app_name,
-                                           settings.ray_embed_deployment, "assist.distributed.ray_embed:build_app")
-        return cls(handle, settings.embedding_model, joined)
+        scale = settings.distributed
+        handle, joined = deployment_handle(scale.ray_address, scale.ray_embed_app_name, scale.ray_embed_deployment,
+                                           "assist.distributed.ray_embed:build_app")
+        return cls(handle, settings.analysis.embedding_model, joined)
 
     def embed(self, texts: list[str], priority: Priority = Priority.FINAL, call_id: str = "") -> np.ndarray:
         """(n, d) rows from the cache or the cluster. Serve batches in arrival order; `priority` and

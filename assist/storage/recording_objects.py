@@ -42,17 +42,18 @@ class RecordingBucket:
     """The bucket recordings are uploaded to, read from by range and deleted from."""
 
     def __init__(self, settings: Settings) -> None:
-        if not settings.recording_s3_bucket:
+        if not settings.recordings.recording_s3_bucket:
             raise ValueError("recording_storage=s3 needs recording_s3_bucket")
         try:
             import boto3  # type: ignore[import-untyped]
         except ImportError:
             raise ValueError("recording_storage=s3 needs boto3: pip install 'recobra[s3]'") from None
-        secret = settings.recording_s3_secret_access_key
-        self.bucket, self.prefix = settings.recording_s3_bucket, settings.recording_s3_prefix
+        s3 = settings.recordings
+        secret = s3.recording_s3_secret_access_key
+        self.bucket, self.prefix = s3.recording_s3_bucket, s3.recording_s3_prefix
         self.client: Any = boto3.client(
-            "s3", endpoint_url=settings.recording_s3_endpoint_url, region_name=settings.recording_s3_region,
-            aws_access_key_id=settings.recording_s3_access_key_id,
+            "s3", endpoint_url=s3.recording_s3_endpoint_url, region_name=s3.recording_s3_region,
+            aws_access_key_id=s3.recording_s3_access_key_id,
             aws_secret_access_key=secret.get_secret_value() if secret else None)
 
     def location(self, spooled: Path, root: Path) -> str:
@@ -142,7 +143,7 @@ class RecordingFiles:
 
     def __init__(self, settings: Settings) -> None:
         self.root = settings.recordings_root
-        self.bucket = RecordingBucket(settings) if settings.recording_storage == "s3" else None
+        self.bucket = RecordingBucket(settings) if settings.recordings.recording_storage == "s3" else None
 
     def reader(self, location: str, key: bytes, name: str) -> SealedReader:
         if is_object(location):

@@ -1,81 +1,32 @@
-"""All configuration in one place, read from RECOBRA_* environment variables or a .env file."""
+"""The settings of each concern: one `BaseSettings` per group, every field read from RECOBRA_<FIELD NAME>.
+
+The field names are the environment names of the flat settings they replace (RECOBRA_ASR_MODEL is
+`AsrSettings.asr_model`, reached as `settings.asr.asr_model`), so every variable and .env line keeps working.
+"""
 
 from __future__ import annotations
 
-import base64
-import binascii
-from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import Field, PrivateAttr, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from assist.languages import LANGUAGES
+from assist.settings.tenants import RecordingKey, Tenant
 
 
-def recording_key_bytes(key: SecretStr) -> bytes:
-    """The 32-byte key a recording_key setting holds (base64); empty when it is not base64."""
-    try:
-        return base64.b64decode(key.get_secret_value(), validate=True)
-    except (binascii.Error, ValueError):
-        return b""
+class Group(BaseSettings):
+    """One concern's settings; each field is RECOBRA_<NAME> in the environment or the .env file."""
 
-
-def _key_is_256_bits(key: SecretStr) -> SecretStr:
-    if len(recording_key_bytes(key)) != 32:
-        raise ValueError("recording_key must be the base64 of 32 bytes")
-    return key
-
-
-RecordingKey = Annotated[SecretStr, AfterValidator(_key_is_256_bits)]
-
-
-class Tenant(BaseModel):
-    """One customer organisation and its telephony credentials (secrets never print)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    id: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
-    api_keys: list[SecretStr] = Field(
-        default_factory=list, description="X-API-KEY values accepted on /ingest/plain and /ingest/genesys."
-    )
-    genesys_client_secret: SecretStr | None = Field(
-        None, description="Base64 AudioHook client secret; when set, Genesys connections must be signed (RFC 9421)."
-    )
-    twilio_auth_token: SecretStr | None = Field(None, description="Validates X-Twilio-Signature on /ingest/twilio.")
-    twilio_account_sid: str | None = Field(None, description="When set, a Twilio start must name this account.")
-    recording_key: RecordingKey | None = Field(
-        None, description="Base64 of 32 random bytes: the AES-256-GCM key of this tenant's recordings (README "
-        "'Recordings'); without it the tenant's calls are not recorded.")
-    record_calls: bool | None = Field(None, description="Record this tenant's calls; unset: RECORD_CALLS.")
-    recording_retention_days: int | None = Field(
-        None, ge=1, description="Days a recording is kept; unset: RECORDING_RETENTION_DAYS.")
-    webhook_url: str | None = Field(
-        None, pattern=r"^https?://",
-        description="Receives call outcomes (POST, signed; README 'Account facts and outcomes').")
-    webhook_secret: SecretStr | None = Field(
-        None, description="HMAC-SHA256 key of X-Recobra-Signature; required with webhook_url.")
-
-    @model_validator(mode="after")
-    def _webhook_needs_secret(self) -> Tenant:
-        if self.webhook_url and (self.webhook_secret is None or len(self.webhook_secret.get_secret_value()) < 16):
-            raise ValueError("webhook_secret (at least 16 characters) is required with webhook_url")
-        return self
-
-
-class Settings(BaseSettings):
-    """Service settings. Every field can be set as RECOBRA_<NAME>."""
-
+    # extra="ignore": the .env file (and the environment) hold every other group's variables too
     model_config = SettingsConfigDict(env_prefix="RECOBRA_", env_file=".env", extra="ignore")
 
-    host: str = "127.0.0.1"
-    port: int = 8080
-    log_level: str = "INFO"
-    log_json: bool = False
 
-    # Speech recognition
+class AsrSettings(Group):
+    """Speech recognition: models, languages, decoding and batching."""
+
     asr_model: str | None = Field(
         None, description="One model for every language (tiny.en, base, a CTranslate2 folder or a hub id); unset: "
         "ASR_MODELS routes each language to its model.")
@@ -110,7 +61,29 @@ class Settings(BaseSettings):
     asr_max_batch: int = Field(16, description="Most requests decoded in one batched pass.")
     cache_dir: Path = Path.home() / ".cache" / "recobra"
 
-    # Segmentation and streaming policy
+    @property
+    def routes(self) -> dict[str, str]:
+        """Language -> model for the ASR worker ('*': every other language)."""
+        return {"*": self.asr_model} if self.asr_model else dict(self.asr_models)
+
+    def worker_args(self) -> dict:
+        """Keyword arguments for `models.asr.AsrWorker` (local or in a Ray replica)."""
+        from models.asr import BeamSizes
+        from models.batched_whisper import WindowPolicy
+
+        return {
+            "models": self.routes, "cache_dir": self.cache_dir, "device": self.device,
+            "compute_type": self.compute_type, "threads": self.asr_threads, "languages": tuple(self.languages),
+            "beams": BeamSizes(self.beam_size_final, self.beam_size_interim, self.beam_size_post_call),
+            "window": WindowPolicy(trim=self.asr_trim_window, floor_s=self.asr_window_floor_s),
+            "batching": self.asr_batching, "batch_window_ms": self.asr_batch_window_ms,
+            "max_batch": self.asr_max_batch, "interim_max_wait_s": self.asr_interim_max_wait_s,
+        }
+
+
+class SegmentationSettings(Group):
+    """Segmentation and streaming policy: how live audio is cut into utterances."""
+
     vad_threshold: float = 0.5
     vad_min_silence_ms: int = 500
     vad_speech_pad_ms: int = 400
@@ -119,7 +92,10 @@ class Settings(BaseSettings):
     early_final_pause_s: float = Field(0.2, description="A pause this long decodes the utterance so far as its "
                                        "final, used if nobody speaks before the VAD closes it; 0 turns this off.")
 
-    # Ingest limits
+
+class LimitsSettings(Group):
+    """Ingest limits: calls, messages, queues and timeouts per connection."""
+
     max_calls: int = 64
     max_message_bytes: int = 256 * 1024
     channel_queue_frames: int = 3000
@@ -135,7 +111,10 @@ class Settings(BaseSettings):
     event_store_queue: int = Field(10_000, description="Events of one call waiting for the database, at most.")
     recorder_max_pending: int = Field(256, description="Database writes queued at once, at most (back-pressure).")
 
-    # Security (README "Security"): no tenants = development mode, everything open, loopback only
+
+class SecuritySettings(Group):
+    """Security (README "Security"): no tenants = development mode, everything open, loopback only."""
+
     tenants: list[Tenant] = Field(default_factory=list, description="JSON list of tenants (RECOBRA_TENANTS).")
     tenants_file: Path | None = Field(None, description="YAML list of tenants, added to `tenants`.")
     token_secret: SecretStr | None = Field(None, description="HMAC key for access tokens; required with tenants.")
@@ -149,12 +128,42 @@ class Settings(BaseSettings):
         3600.0, description="How far a media timestamp (Twilio) or reported gap (AudioHook discarded, position) may "
         "run ahead of the audio received before the connection is closed (4400).")
 
-    # Storage and privacy
+    # set once tenants_file is read: the check below runs again when Settings takes this group as a field
+    _file_read: bool = PrivateAttr(False)
+
+    @model_validator(mode="after")
+    def _load_tenants(self) -> SecuritySettings:
+        if self.tenants_file is not None and not self._file_read:
+            extra = yaml.safe_load(self.tenants_file.read_text(encoding="utf-8")) or []
+            self.tenants = [*self.tenants, *(Tenant.model_validate(t) for t in extra)]
+            self._file_read = True
+        ids = [t.id for t in self.tenants]
+        if len(ids) != len(set(ids)):
+            raise ValueError("tenant ids must be unique")
+        keys = [k.get_secret_value() for t in self.tenants for k in t.api_keys]
+        if len(keys) != len(set(keys)) or any(len(k) < 16 for k in keys):
+            raise ValueError("tenant API keys must be unique and at least 16 characters")
+        if self.tenants and (self.token_secret is None or len(self.token_secret.get_secret_value()) < 32):
+            raise ValueError("token_secret (at least 32 characters) is required when tenants are configured")
+        return self
+
+    @property
+    def dev_mode(self) -> bool:
+        """No tenants: everything is open (for development on a loopback address only)."""
+        return not self.tenants
+
+
+class StorageSettings(Group):
+    """Storage and privacy: the database and what is redacted before it is stored."""
+
     database_url: str = Field("sqlite:///./var/recobra.db", description="SQLite file or postgresql+psycopg://...")
     redact_transcripts: bool = True
     redact_kinds: list[str] = ["card", "cvv", "expiry", "iban", "ssn", "dni", "nie", "curp", "rfc"]
 
-    # Call recordings (README "Recordings")
+
+class RecordingSettings(Group):
+    """Call recordings (README "Recordings")."""
+
     record_calls: bool = Field(True, description="Record calls (stereo Ogg Vorbis, numbers silenced, encrypted); "
                                "a tenant's record_calls or a call's metadata record=false turns it off.")
     recordings_dir: Path | None = Field(
@@ -178,7 +187,10 @@ class Settings(BaseSettings):
         22.0, description="Audio held in memory until the finals that may redact it are in (at least "
         "max_utterance_s + 7 s: a final is read with those of the 5 s before it).")
 
-    # Post-call transcripts (assist/post_call.py): each recording transcribed again after its call
+
+class PostCallSettings(Group):
+    """Post-call transcripts (assist/post_call.py): each recording transcribed again after its call."""
+
     post_call_transcripts: bool = Field(
         True, description="Transcribe each call's recording again after the call (below every live request) and "
         "rescore the call from it; calls without a recording are marked skipped.")
@@ -194,7 +206,10 @@ class Settings(BaseSettings):
         0.5, gt=0.0, le=1.0, description="Share of one decoding thread post-call work may use over time: after a "
         "segment decoded in d seconds it pauses d * (1 / share - 1) (1.0: no pause).")
 
-    # Analysis
+
+class AnalysisSettings(Group):
+    """Analysis: jurisdiction, rules and the sentence embedder."""
+
     jurisdiction: str = "us"
     eu_mode: bool | None = Field(
         None, description="No agent emotion inference; unset: the call's compliance pack says (eu_mode, on for es).")
@@ -208,19 +223,30 @@ class Settings(BaseSettings):
         0.0, description="How long the embedder waits to gather a batch; 0: batches form while it is busy.")
     embedding_max_batch: int = Field(32, description="Most requests encoded in one batch.")
 
-    # Written conversations (README "Chat and messaging")
+
+class ConversationSettings(Group):
+    """Written conversations (README "Chat and messaging")."""
+
     max_conversations: int = Field(1000, description="Most open conversations on this node (then 503).")
     conversation_max_text_bytes: int = Field(
         32 * 1024, description="Longest message or draft (UTF-8 bytes); longer ones are refused with 413.")
     conversation_seconds_per_word: float = Field(
         0.4, description="A message's length on the conversation clock, so that deadlines count words as on a call.")
 
-    # Account facts and outcome webhooks (README "Account facts and outcomes")
+
+class FactsSettings(Group):
+    """Account facts (README "Account facts and outcomes")."""
+
     account_facts_wait_s: float = Field(
         900.0, description="How long facts PUT before their call starts wait for it.")
     account_facts_max_waiting: int = Field(10_000, description="Most calls' facts waiting at once (oldest dropped).")
     account_facts_route_s: float = Field(
         5.0, description="With the Redis bus: how long a front end waits for the one holding a call to apply facts.")
+
+
+class WebhookSettings(Group):
+    """Outcome webhooks (README "Account facts and outcomes")."""
+
     webhook_timeout_s: float = Field(10.0, description="One delivery attempt's limit (connect + response).")
     webhook_backoff_s: float = Field(30.0, description="Wait after the first failed attempt; doubles each time.")
     webhook_backoff_max_s: float = Field(3600.0, description="Longest wait between two attempts.")
@@ -229,7 +255,10 @@ class Settings(BaseSettings):
         "(redeliver sends it again).")
     webhook_poll_s: float = Field(1.0, description="How often the outbox worker looks for due deliveries.")
 
-    # Scale-out (README "Scaling out"): in-process by default
+
+class DistributedSettings(Group):
+    """Scale-out (README "Scaling out"): in-process by default."""
+
     inference_backend: Literal["local", "ray"] = Field(
         "local", description="local: ASR in this process; ray: a Ray Serve ASR deployment shared by front ends."
     )
@@ -264,56 +293,3 @@ class Settings(BaseSettings):
     node_ttl_s: float = Field(30.0, description="A front end whose lease is this old is lost: a survivor ends, "
                               "stores and scores its calls (interrupted).")
 
-    @model_validator(mode="after")
-    def _load_tenants(self) -> Settings:
-        if self.tenants_file is not None:
-            extra = yaml.safe_load(self.tenants_file.read_text(encoding="utf-8")) or []
-            self.tenants = [*self.tenants, *(Tenant.model_validate(t) for t in extra)]
-        ids = [t.id for t in self.tenants]
-        if len(ids) != len(set(ids)):
-            raise ValueError("tenant ids must be unique")
-        keys = [k.get_secret_value() for t in self.tenants for k in t.api_keys]
-        if len(keys) != len(set(keys)) or any(len(k) < 16 for k in keys):
-            raise ValueError("tenant API keys must be unique and at least 16 characters")
-        if self.tenants and (self.token_secret is None or len(self.token_secret.get_secret_value()) < 32):
-            raise ValueError("token_secret (at least 32 characters) is required when tenants are configured")
-        return self
-
-    @property
-    def asr_routes(self) -> dict[str, str]:
-        """Language -> model for the ASR worker ('*': every other language)."""
-        return {"*": self.asr_model} if self.asr_model else dict(self.asr_models)
-
-    def asr_worker_args(self) -> dict:
-        """Keyword arguments for `models.asr.AsrWorker` (local or in a Ray replica)."""
-        from models.asr import BeamSizes
-        from models.batched_whisper import WindowPolicy
-
-        return {
-            "models": self.asr_routes, "cache_dir": self.cache_dir, "device": self.device,
-            "compute_type": self.compute_type, "threads": self.asr_threads, "languages": tuple(self.languages),
-            "beams": BeamSizes(self.beam_size_final, self.beam_size_interim, self.beam_size_post_call),
-            "window": WindowPolicy(trim=self.asr_trim_window, floor_s=self.asr_window_floor_s),
-            "batching": self.asr_batching, "batch_window_ms": self.asr_batch_window_ms,
-            "max_batch": self.asr_max_batch, "interim_max_wait_s": self.asr_interim_max_wait_s,
-        }
-
-    @property
-    def recordings_root(self) -> Path:
-        """The recordings folder (recordings_dir, else beside the SQLite database)."""
-        if self.recordings_dir is not None:
-            return self.recordings_dir
-        sqlite = self.database_url.removeprefix("sqlite:///")
-        folder = Path(sqlite).parent if sqlite != self.database_url and sqlite != ":memory:" else Path("./var")
-        return folder / "recordings"
-
-    @property
-    def dev_mode(self) -> bool:
-        """No tenants: everything is open (for development on a loopback address only)."""
-        return not self.tenants
-
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    """The process's settings, read once on first use (never at import time)."""
-    return Settings()
