@@ -67,7 +67,8 @@ class AccountOut(BaseModel):
 
 class FactsDesk:
     """Facts waiting for their call to start, per (tenant, call id), for a bounded time and number; with the
-    Redis bus (`relay`), waiting facts live in Redis too, where the node that starts the call takes them."""
+    Redis bus (`relay`), waiting facts live in Redis too, as bounded, where the node that starts the call
+    takes them."""
 
     def __init__(self, wait_s: float, max_waiting: int) -> None:
         self.wait_s, self.max_waiting = wait_s, max_waiting
@@ -172,7 +173,7 @@ async def _hold(state: Any, key: Key, facts: dict[str, Any]) -> AccountOut:
     desk.hold(key, facts)
     log.info("account.waiting", call_id=key[1], tenant=key[0])
     relay = desk.relay
-    node = await relay.hold(*key, facts) if relay is not None else None
+    node = await relay.hold(*key, facts, desk.max_waiting) if relay is not None else None
     if relay is not None and node is not None and node != relay.node_id:
         return await _forward(relay, node, key[0], key[1], "put", facts)
     if node is not None and (session := _live(state, key[1])) is not None:

@@ -13,7 +13,9 @@ import httpx
 import numpy as np
 import pytest
 import redis.asyncio
+from structlog.testing import capture_logs
 
+from assist.api_account import FactsDesk
 from assist.distributed.facts_relay import FactsRelay, RouteFailed
 from assist.settings import Settings
 from streaming.types import SAMPLE_RATE
@@ -94,8 +96,8 @@ def test_the_relay_orders_waiting_and_starting_and_never_hangs(redis_url: str, p
         client = redis.asyncio.Redis.from_url(redis_url, decode_responses=True)
         a, b = (FactsRelay(client, prefix, f"{prefix}-{n}", wait_s=60, timeout_s=0.5) for n in ("a", "b"))
         assert await b.take("acme", "c1") is None  # the call starts on b first...
-        assert await a.hold("acme", "c1", {"balance": 1.0}) == f"{prefix}-b"  # ...so a sends the facts there
-        assert await a.hold("acme", "c2", {"balance": 2.0}) is None  # facts first...
+        assert await a.hold("acme", "c1", {"balance": 1.0}, 10) == f"{prefix}-b"  # ...so a sends the facts there
+        assert await a.hold("acme", "c2", {"balance": 2.0}, 10) is None  # facts first...
         assert await b.take("acme", "c2") == {"balance": 2.0}  # ...then the call takes them, once
         assert await b.take("acme", "c2") is None and await a.waiting("acme", "c2") is None
         with pytest.raises(RouteFailed, match="not listening"):
@@ -114,3 +116,44 @@ def test_the_relay_orders_waiting_and_starting_and_never_hangs(redis_url: str, p
         await client.aclose()
 
     asyncio.run(run())
+
+
+def test_facts_waiting_in_redis_are_bounded_like_those_waiting_on_one_node(redis_url: str, prefix: str) -> None:  # noqa: F811
+    """At most `max_waiting` calls' facts wait in Redis, whichever node holds them: the oldest are dropped, as
+    FactsDesk drops its own; facts held again count as new, and taken or expired ones no longer count."""
+    max_waiting = 3
+
+    async def run() -> tuple[dict, dict, list[str | None], int, int, int, list[dict]]:
+        client = redis.asyncio.Redis.from_url(redis_url, decode_responses=True)
+        a, b = (FactsRelay(client, prefix, f"{prefix}-{n}", wait_s=60, timeout_s=0.5) for n in ("a", "b"))
+        desk = FactsDesk(wait_s=60, max_waiting=max_waiting)
+        with capture_logs() as logs:
+            for relay, call_id in ((a, "w1"), (a, "w2"), (b, "w3"), (b, "w4"), (a, "w2"), (b, "w5")):
+                facts = {"balance": float(call_id[1:])}
+                await relay.hold("acme", call_id, facts, max_waiting)
+                desk.hold(("acme", call_id), facts)
+            calls = [f"w{n}" for n in range(1, 6)]
+            in_redis = {c: await a.waiting("acme", c) for c in calls}
+            local = {c: desk.waiting(("acme", c)) for c in calls}
+            taken = [await b.take("acme", "w4"), await b.take("acme", "w1")]
+            await a.hold("acme", "w6", {"balance": 6.0}, max_waiting)  # w4 was taken: nothing to drop
+            listed = await client.zcard(a.waiting_key)
+            ttl = await client.pttl(a.waiting_key)
+            short = FactsRelay(client, f"{prefix}:short", f"{prefix}-a", wait_s=0.3, timeout_s=0.5)
+            for call_id in ("x1", "x2"):
+                await short.hold("acme", call_id, {"balance": 1.0}, 2)
+            await asyncio.sleep(0.5)  # x1 and x2 expire, and no longer count
+            for call_id in ("x3", "x4"):
+                await short.hold("acme", call_id, {"balance": 1.0}, 2)
+            fresh = len([c for c in ("x3", "x4") if await short.waiting("acme", c) is not None])
+        await client.aclose()
+        dropped = [e for e in logs if e["event"] == "facts_relay.waiting_dropped"]
+        return in_redis, local, taken, listed, ttl, fresh, dropped
+
+    in_redis, local, taken, listed, ttl, fresh, dropped = asyncio.run(run())
+    assert in_redis == local == {"w1": None, "w2": {"balance": 2.0}, "w3": None, "w4": {"balance": 4.0},
+                                 "w5": {"balance": 5.0}}
+    assert taken == [{"balance": 4.0}, None]
+    assert listed == max_waiting and 0 < ttl <= 60_000  # w2, w5, w6; the index expires with its last facts
+    assert fresh == 2
+    assert [(e["calls"], e["log_level"]) for e in dropped] == [(1, "warning"), (1, "warning")]  # w1, then w3

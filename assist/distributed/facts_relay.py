@@ -6,7 +6,9 @@ A call lives on one node, but the lender's PUT / PATCH / GET /calls/{id}/account
   channel `{p}:facts:{node}` and its answer comes back on a list `{p}:facts:reply:{id}` (BLPOP), so the
   caller gets the holder's own answer (applied, changed fields, 404/409/422) or 504 when none comes;
 - facts for a call not started yet wait in Redis (`{p}:facts:wait:{tenant}:{call}`, expiring after
-  `account_facts_wait_s`), where any node reads, merges and, when the call starts on it, takes them.
+  `account_facts_wait_s`), where any node reads, merges and, when the call starts on it, takes them; at most
+  `account_facts_max_waiting` calls' facts wait, as on one node: the sorted set `{p}:facts:waiting` (wait key
+  -> when held) finds the oldest, dropped when one more would pass the bound.
 
 A node starting a call first marks it live in `{p}:live`, then takes its waiting facts; a node holding
 facts marks them waiting, then looks for the call again: whichever of the two runs second sees the other's
@@ -30,6 +32,31 @@ log = structlog.get_logger(__name__)
 Handler = Callable[[dict[str, Any]], Awaitable[tuple[int, Any]]]
 """A forwarded request -> (HTTP status, body or error detail)."""
 REPLY_TTL_S = 60
+HOLD = """
+local now, wait = redis.call('TIME'), tonumber(ARGV[2])
+local at = tonumber(now[1]) * 1000000 + tonumber(now[2])
+local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')[2]
+if last and tonumber(last) >= at then
+  at = tonumber(last) + 1
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', wait)
+redis.call('ZADD', KEYS[2], string.format('%.0f', at), KEYS[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', string.format('%.0f', at - wait * 1000))
+redis.call('PEXPIRE', KEYS[2], wait)
+local over = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[3])
+if over <= 0 then
+  return 0
+end
+local oldest = redis.call('ZPOPMIN', KEYS[2], over)
+for i = 1, #oldest, 2 do
+  redis.call('DEL', oldest[i])
+end
+return over
+"""
+"""Hold a call's facts (KEYS[1], ARGV[1]) for ARGV[2] ms, listed in the index KEYS[2] by when (Redis's clock in
+microseconds, always after the last one listed, so the order is the order of holding); forget the expired,
+drop the oldest beyond ARGV[3] calls; -> how many dropped. Atomic; it deletes keys found in the index rather
+than passed in KEYS, which one Redis allows (a Redis Cluster would not)."""
 
 
 class RouteFailed(Exception):
@@ -44,6 +71,7 @@ class FactsRelay:
         self.wait_s, self.timeout_s = wait_s, timeout_s
         self._subscription: RedisSubscription | None = None
         self._serving: set[asyncio.Task] = set()
+        self._hold = redis.register_script(HOLD)
 
     @property
     def live_key(self) -> str:
@@ -54,6 +82,10 @@ class FactsRelay:
 
     def wait_key(self, tenant: str | None, call_id: str) -> str:
         return f"{self.prefix}:facts:wait:{tenant or '-'}:{call_id}"
+
+    @property
+    def waiting_key(self) -> str:
+        return f"{self.prefix}:facts:waiting"
 
     async def start(self, handler: Handler) -> None:
         """Subscribe to this node's channel (before returning), then serve what arrives on it, each request
@@ -94,15 +126,23 @@ class FactsRelay:
         raw = await self.redis.get(self.wait_key(tenant, call_id))
         return None if raw is None else json.loads(raw)
 
-    async def hold(self, tenant: str | None, call_id: str, facts: dict[str, Any]) -> str | None:
-        """Keep the facts waiting for the call; the node that started it meanwhile, if one did."""
-        await self.redis.set(self.wait_key(tenant, call_id), json.dumps(facts), px=int(self.wait_s * 1000))
+    async def hold(self, tenant: str | None, call_id: str, facts: dict[str, Any], max_waiting: int) -> str | None:
+        """Keep the facts waiting for the call, with at most `max_waiting` calls' facts waiting (the oldest
+        dropped); the node that started the call meanwhile, if one did."""
+        dropped = await self._hold(keys=[self.wait_key(tenant, call_id), self.waiting_key],
+                                   args=[json.dumps(facts), max(1, int(self.wait_s * 1000)), max_waiting])
+        if dropped:
+            log.warning("facts_relay.waiting_dropped", calls=dropped, max_waiting=max_waiting)
         return await self.holder(call_id)
 
     async def take(self, tenant: str | None, call_id: str) -> dict[str, Any] | None:
         """The call starts here: mark it live on this node, then take the facts that waited for it."""
-        await self.redis.hset(self.live_key, call_id, self.node_id)
-        raw = await self.redis.getdel(self.wait_key(tenant, call_id))
+        key = self.wait_key(tenant, call_id)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(self.live_key, call_id, self.node_id)
+        pipe.getdel(key)
+        pipe.zrem(self.waiting_key, key)
+        raw = (await pipe.execute())[1]
         return None if raw is None else json.loads(raw)
 
     async def _serve(self, data: str, handler: Handler) -> None:
