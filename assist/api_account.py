@@ -30,7 +30,7 @@ from assist.account import (
     legacy_metadata,
     merge_patch,
 )
-from assist.analysis.fact_prompts import changed_cards, prompt_events
+from assist.analysis.fact_prompts import changed_cards, fact_cards, prompt_events
 from assist.auth import Principal, principal_of
 from assist.distributed.facts_relay import FactsRelay, RouteFailed
 from assist.event_session import EventSession
@@ -123,13 +123,15 @@ class FactsDesk:
 
 
 def publish(session: EventSession, facts: dict[str, Any]) -> list[str]:
-    """Apply the facts to the live call's context and publish what changed, then the prompt cards the change
-    makes new or different (assist/analysis/fact_prompts.py); the changed fields."""
+    """Apply the facts to the live call's context and publish what changed with the cards the facts call for
+    (the overlay drops the fact cards no longer listed), then the prompt cards the change makes new or
+    different (assist/analysis/fact_prompts.py); the changed fields."""
     ctx, old = session.ctx, session.ctx.metadata.get(FACTS_KEY) or {}
     changed, changes = describe_changes(old, facts)
     apply_to_context(ctx, facts)
+    in_force = [card.card_id for card in fact_cards(facts, ctx.language, ctx.jurisdiction)]
     session.emit(AccountUpdated(call_id=session.call_id, t=session.clock, facts=facts, changed=changed,
-                                changes=changes))
+                                changes=changes, cards=in_force))
     cards = changed_cards(old, facts, ctx.language, ctx.jurisdiction)
     for card in prompt_events(session.call_id, session.clock, cards, ctx.language):
         session.emit(card)

@@ -173,6 +173,9 @@ class AccountUpdated(EventBase):
     facts: dict[str, Any] = Field(description="The account facts now in force (assist/api_account.py AccountFacts).")
     changed: list[str] = Field([], description="Top-level fields that differ from the previous facts.")
     changes: list[Reason] = Field([], description="What changed, in words, for the agent.")
+    cards: list[str] | None = Field(None, description=(
+        "The prompt cards (card_id) these facts call for: a card shown for earlier facts and not listed here "
+        "no longer applies (empty when the facts are withdrawn); null in logs written before this field."))
 
 
 class QaScore(EventBase):

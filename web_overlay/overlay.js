@@ -32,6 +32,7 @@ function persist() {
 const utterances = new Map(); // "speaker:n" -> {li, final, start}
 const warnings = new Map(); // rule_id -> {event shown, occurrences, last confirmed event}
 const prompts = new Map(); // card_id -> event
+const factCards = new Set(); // card_ids the account facts have called for (account.updated `cards`)
 const connection = { state: "connecting", key: "conn.connecting", params: {} };
 let qaReady = false;
 let callLanguageKnown = false; // from the call's metadata or a call.language event; else from its finals
@@ -150,7 +151,9 @@ function apply(event) {
     case "stress": return stress(event);
     case "sentiment": return sentimentScore(event);
     case "abandon_risk": return abandon(event);
-    case "account.updated": return account(event);
+    case "account.updated":
+      withdrawFactCards(event);
+      return account(event);
     case "call.ended":
       stream.endedWords = [event.reason === "end" ? "overlay.ended_after" : "overlay.ended_reason_after",
         { reason: event.reason, duration: fmtDuration(event.duration) }];
@@ -313,6 +316,16 @@ function renderCriticalBanner() {
 
 function prompt(event) {
   prompts.set(event.card_id, event);
+  renderPrompts();
+}
+
+/** Newer account facts: the fact cards they no longer call for leave (withdrawn or empty facts: all of
+ * them); those they still call for stay until their own newer prompt event replaces them. */
+function withdrawFactCards(event) {
+  if (!Array.isArray(event.cards)) return; // a log from before account.updated listed its cards
+  const inForce = new Set(event.cards);
+  for (const id of factCards) if (!inForce.has(id)) prompts.delete(id);
+  for (const id of inForce) factCards.add(id);
   renderPrompts();
 }
 
