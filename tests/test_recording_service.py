@@ -8,6 +8,7 @@ import base64
 import io
 import os
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -24,6 +25,7 @@ from streaming.protocols.plain import plain_messages
 from streaming.types import SAMPLE_RATE
 from tests.service import RunningService
 from tests.tenancy import ACME_KEY, METRICS_TOKEN, TENANTS, TOKEN_SECRET, bearer, token
+from tests.test_recording import rms
 
 TURNS = [
     ("agent", "Thank you. Which card would you like to use today?"),
@@ -33,28 +35,42 @@ TURNS = [
 KEYS = {t["id"]: base64.b64encode(os.urandom(32)).decode() for t in TENANTS}
 
 
-def rms(x: np.ndarray) -> np.ndarray:
-    return np.sqrt((x.astype(np.float64) ** 2).mean(axis=0))
+def sealed_tenants() -> list[dict]:
+    """The test tenants, each with its recording key (KEYS)."""
+    return [{**t, "recording_key": KEYS[t["id"]]} for t in TENANTS]
+
+
+def spoken(turns: list[tuple[str, str]]) -> tuple[np.ndarray, np.ndarray]:
+    """The turns in the TTS voices (agent joe, debtor heart), one after another: the (agent, debtor) channels."""
+    voices = {"agent": load_voice("joe"), "debtor": load_voice("heart")}
+    return _interleave([(speaker, voices[speaker](text)) for speaker, text in turns])
+
+
+def call_as_acme(service: RunningService, call_id: str, agent: np.ndarray, debtor: np.ndarray, **more: Any) -> None:
+    """Stream a call to the service as tenant acme, as fast as it takes it (`more`: replay's other options)."""
+    asyncio.run(replay(service.url, "plain", agent, debtor, SAMPLE_RATE, call_id=call_id, speed=0,
+                       api_key=ACME_KEY, **more))
+
+
+def until_stored(service: RunningService, call_id: str) -> None:
+    """Follow the call as acme's agent until it has ended, and so is stored."""
+    asyncio.run(follow(service.url, call_id, lambda event: None, token=token("acme", "agent", call_id)))
 
 
 @pytest.fixture(scope="module")
 def service_call(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("recording")
-    tenants = [{**t, "recording_key": KEYS[t["id"]]} for t in TENANTS]
     settings = Settings(asr_model="tiny.en", language="en", cache_dir=tmp / "cache", recordings_dir=tmp / "rec",
-                        database_url=f"sqlite:///{tmp / 'recobra.db'}", tenants=tenants, token_secret=TOKEN_SECRET,
-                        metrics_token=METRICS_TOKEN)
-    voices = {"agent": load_voice("joe"), "debtor": load_voice("heart")}
-    agent, debtor = _interleave([(speaker, voices[speaker](text)) for speaker, text in TURNS])
+                        database_url=f"sqlite:///{tmp / 'recobra.db'}", tenants=sealed_tenants(),
+                        token_secret=TOKEN_SECRET, metrics_token=METRICS_TOKEN)
+    agent, debtor = spoken(TURNS)
     with RunningService(settings) as service:
-        asyncio.run(replay(service.url, "plain", agent, debtor, SAMPLE_RATE, call_id="rec-1", speed=0,
-                           api_key=ACME_KEY))
+        call_as_acme(service, "rec-1", agent, debtor)
         short = slice(0, 3 * SAMPLE_RATE)
-        asyncio.run(replay(service.url, "plain", agent[short], debtor[short], SAMPLE_RATE, call_id="rec-off",
-                           speed=0, api_key=ACME_KEY, metadata={"record": "false"}))
+        call_as_acme(service, "rec-off", agent[short], debtor[short], metadata={"record": "false"})
         asyncio.run(_dropped_and_resumed(service, agent[: 8 * SAMPLE_RATE], debtor[: 8 * SAMPLE_RATE]))
         for call_id in ("rec-1", "rec-off", "rec-re"):  # until each call has ended and is stored
-            asyncio.run(follow(service.url, call_id, lambda event: None, token=token("acme", "agent", call_id)))
+            until_stored(service, call_id)
         yield service, settings, (agent, debtor)
 
 

@@ -5,13 +5,11 @@ what a crash leaves in the spool uploaded at start-up; a damaged object is a cle
 from __future__ import annotations
 
 import asyncio
-import base64
 import io
-import os
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
 import numpy as np
 import pytest
 import soundfile as sf
@@ -19,21 +17,19 @@ import soundfile as sf
 boto3 = pytest.importorskip("boto3")
 moto_server = pytest.importorskip("moto.server")
 
-from assist.democall import _interleave, fleurs_call  # noqa: E402
+from assist.democall import fleurs_call  # noqa: E402
 from assist.recording_store import Recordings  # noqa: E402
-from assist.replay import follow, replay  # noqa: E402
 from assist.sealed import SealedError  # noqa: E402
 from assist.settings import Settings  # noqa: E402
 from assist.storage.db import Database  # noqa: E402
 from assist.storage.tables import Call, Recording  # noqa: E402
-from models.tts import load_voice  # noqa: E402
 from streaming.types import SAMPLE_RATE, Word  # noqa: E402
 from tests.service import RunningService  # noqa: E402
-from tests.tenancy import ACME_KEY, METRICS_TOKEN, TENANTS, TOKEN_SECRET, bearer, token  # noqa: E402
+from tests.tenancy import METRICS_TOKEN, TOKEN_SECRET  # noqa: E402
 from tests.test_recording import _stream, rms  # noqa: E402
+from tests.test_recording_service import call_as_acme, get, sealed_tenants, spoken, until_stored  # noqa: E402
 
 BUCKET = "recobra-recordings"
-KEYS = {t["id"]: base64.b64encode(os.urandom(32)).decode() for t in TENANTS}
 
 
 @pytest.fixture(scope="module")
@@ -51,10 +47,27 @@ def s3():
 
 def s3_settings(client, tmp: Path, **more) -> Settings:
     return Settings(database_url=f"sqlite:///{tmp / 'recobra.db'}", recordings_dir=tmp / "spool",
-                    tenants=[{**t, "recording_key": KEYS[t["id"]]} for t in TENANTS], token_secret=TOKEN_SECRET,
+                    tenants=sealed_tenants(), token_secret=TOKEN_SECRET,
                     recording_storage="s3", recording_s3_bucket=BUCKET, recording_s3_prefix=f"{tmp.name}/",
                     recording_s3_endpoint_url=client.meta.endpoint_url, recording_s3_region="us-east-1",
                     recording_s3_access_key_id="recobra", recording_s3_secret_access_key="recobra-secret", **more)
+
+
+@pytest.fixture
+def s3_store(s3, tmp_path: Path) -> Iterator[tuple[Settings, Database, Recordings]]:
+    """This test's own bucket prefix, spool and database: (settings, database, recordings store)."""
+    settings = s3_settings(s3, tmp_path)
+    db = Database(settings.storage.database_url)
+    yield settings, db, Recordings(settings, db)
+    db.close()
+
+
+def stored_row(db: Database, call_id: str) -> Recording:
+    """The call's recording row, detached from the database session."""
+    with db.session() as s:
+        row = s.get_one(Recording, call_id)
+        s.expunge(row)
+    return row
 
 
 def objects(client, prefix: str) -> dict[str, bytes]:
@@ -62,10 +75,8 @@ def objects(client, prefix: str) -> dict[str, bytes]:
     return {o["Key"]: client.get_object(Bucket=BUCKET, Key=o["Key"])["Body"].read() for o in listed}
 
 
-def test_a_call_is_uploaded_when_it_ends_and_read_by_range(s3, tmp_path: Path) -> None:
-    settings = s3_settings(s3, tmp_path)
-    db = Database(settings.storage.database_url)
-    store = Recordings(settings, db)
+def test_a_call_is_uploaded_when_it_ends_and_read_by_range(s3, s3_store, tmp_path: Path) -> None:
+    settings, db, store = s3_store
     recording = store.open("s3-call", {"tenant": "acme"})
     agent, debtor, _ = fleurs_call("es", 3)
     t0 = np.flatnonzero(np.abs(debtor) > 0.05)[0] / SAMPLE_RATE + 0.5
@@ -73,9 +84,7 @@ def test_a_call_is_uploaded_when_it_ends_and_read_by_range(s3, tmp_path: Path) -
     words = [Word(w, t0 + i * 0.4, t0 + i * 0.4 + 0.3) for i, w in enumerate(said)]
     asyncio.run(_stream(recording, agent, debtor, words, words_at=t0 + 3.0))
     assert not list(settings.recordings_root.rglob("*.rec")), "the spool file is removed once uploaded"
-    with db.session() as s:
-        row = s.get_one(Recording, "s3-call")
-        s.expunge(row)
+    row = stored_row(db, "s3-call")
     assert row.status == "complete" and row.path.startswith(f"s3://{BUCKET}/{tmp_path.name}/acme/")
     stored = objects(s3, tmp_path.name)
     assert sorted(k.rsplit(".", 1)[1] for k in stored) == ["index", "rec"]
@@ -91,13 +100,10 @@ def test_a_call_is_uploaded_when_it_ends_and_read_by_range(s3, tmp_path: Path) -
     assert span["kind"] == "expiry" and rms(debtor[a:b]) > 0.02 and (rms(audio[a:b]) < 0.002).all()
     assert store.purge(datetime.now(UTC) + timedelta(days=91)) == ["s3-call"]
     assert objects(s3, tmp_path.name) == {}
-    db.close()
 
 
-def test_a_crash_leaves_the_spool_which_is_uploaded_at_start_up(s3, tmp_path: Path) -> None:
-    settings = s3_settings(s3, tmp_path)
-    db = Database(settings.storage.database_url)
-    store = Recordings(settings, db)
+def test_a_crash_leaves_the_spool_which_is_uploaded_at_start_up(s3_store) -> None:
+    settings, db, store = s3_store
     recording = store.open("cut-call", {"tenant": "acme"})
     agent, debtor, _ = fleurs_call("en", 4)  # 42 s: what is older than the 22 s held is written
     asyncio.run(_stream(recording, agent, debtor, [], 0.0, close=False))  # the node dies mid-call
@@ -109,25 +115,17 @@ def test_a_crash_leaves_the_spool_which_is_uploaded_at_start_up(s3, tmp_path: Pa
     with db.session() as s:
         s.get_one(Call, "cut-call").status = "interrupted"
     assert Recordings(settings, db).upload_spooled() == ["cut-call"] and not recording.path.exists()
-    with db.session() as s:
-        row = s.get_one(Recording, "cut-call")
-        s.expunge(row)
-    reader = store.reader(row)
+    reader = store.reader(stored_row(db, "cut-call"))
     audio, _ = sf.read(io.BytesIO(b"".join(reader.read())))
     assert not reader.complete and len(audio) > len(agent) - 25 * SAMPLE_RATE
-    db.close()
 
 
-def test_a_damaged_replaced_or_missing_object_is_a_clear_error(s3, tmp_path: Path) -> None:
-    settings = s3_settings(s3, tmp_path)
-    db = Database(settings.storage.database_url)
-    store = Recordings(settings, db)
+def test_a_damaged_replaced_or_missing_object_is_a_clear_error(s3, s3_store) -> None:
+    _, db, store = s3_store
     recording = store.open("bad-call", {"tenant": "globex"})
     agent, debtor, _ = fleurs_call("en", 2)
     asyncio.run(_stream(recording, agent, debtor, [], 0.0))
-    with db.session() as s:
-        row = s.get_one(Recording, "bad-call")
-        s.expunge(row)
+    row = stored_row(db, "bad-call")
     key = row.path.split("/", 3)[3]
     original = s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
     damaged = bytearray(original)
@@ -144,7 +142,6 @@ def test_a_damaged_replaced_or_missing_object_is_a_clear_error(s3, tmp_path: Pat
     s3.put_object(Bucket=BUCKET, Key=key, Body=original)
     with pytest.raises(SealedError, match="cannot be decrypted"):  # another tenant's key
         store.reader(Recording(call_id="bad-call", tenant="acme", path=row.path, status="complete"))
-    db.close()
 
 
 TURNS = [
@@ -158,17 +155,11 @@ def service_call(s3, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("s3service")
     settings = s3_settings(s3, tmp, asr_model="tiny.en", language="en", cache_dir=tmp / "cache",
                            metrics_token=METRICS_TOKEN)
-    voices = {"agent": load_voice("joe"), "debtor": load_voice("heart")}
-    agent, debtor = _interleave([(speaker, voices[speaker](text)) for speaker, text in TURNS])
+    agent, debtor = spoken(TURNS)
     with RunningService(settings) as service:
-        asyncio.run(replay(service.url, "plain", agent, debtor, SAMPLE_RATE, call_id="s3-1", speed=0,
-                           api_key=ACME_KEY))
-        asyncio.run(follow(service.url, "s3-1", lambda event: None, token=token("acme", "agent", "s3-1")))
+        call_as_acme(service, "s3-1", agent, debtor)
+        until_stored(service, "s3-1")
         yield service, settings, tmp
-
-
-def get(service: RunningService, path: str, tenant: str = "acme", **headers: str) -> httpx.Response:
-    return httpx.get(f"{service.http}{path}", headers={**bearer(tenant, "qa"), **headers})
 
 
 def test_the_service_serves_a_recording_from_the_bucket(s3, service_call) -> None:
