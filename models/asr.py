@@ -281,7 +281,8 @@ class AsrWorker:
             decoded = decoder.transcribe([
                 DecodeRequest(requests[i].audio, requests[i].language, requests[i].prompt,
                               self.beams.of(requests[i].priority), detect=self._wants_language(requests[i]),
-                              retry=requests[i].priority != Priority.INTERIM)
+                              retry=requests[i].priority != Priority.INTERIM,
+                              resample_uncertain=requests[i].priority != Priority.FINAL)
                 for i in members
             ])
             for i, d in zip(members, decoded):

@@ -80,6 +80,10 @@ class DecodeRequest:
     `detect`: report the language detected on the first window even though `language` is given.
     `retry`: a trimmed window that fails the guards is decoded again on the full window; without it
     (live interims, superseded within a second) that window yields no words instead.
+    `resample_uncertain`: a decode that only scores low (avg log-probability under the threshold, no loop) is
+    sampled again at rising temperature, as faster-whisper does. Live finals turn it off: on a short unclear
+    fragment the six temperatures of a full window cost seconds (a 1 s Spanish tail: 3 s of base decoding) and
+    end on a guess no more likely than the greedy one. A decode that loops is always sampled again.
     """
 
     audio: np.ndarray
@@ -88,6 +92,7 @@ class DecodeRequest:
     beam_size: int = 1
     detect: bool = False
     retry: bool = True
+    resample_uncertain: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +117,7 @@ class _State:
     beam_size: int
     detect: bool = False
     retry: bool = True
+    resample_uncertain: bool = True
     detected: tuple[str, float] | None = None
     seek: int = 0
     last_speech: float = 0.0
@@ -167,7 +173,8 @@ class BatchedWhisper:
             language = r.language if self.multilingual else "en"
             prompt_tokens = self._encode_text(" " + r.prompt.strip()) if r.prompt.strip() else []
             states.append(_State(self.model.feature_extractor(r.audio), language, 1.0, prompt_tokens, r.beam_size,
-                                 detect=r.detect and self.multilingual, retry=r.retry))
+                                 detect=r.detect and self.multilingual, retry=r.retry,
+                                 resample_uncertain=r.resample_uncertain))
         while active := [s for s in states if s.seek < s.content_frames]:
             self._window(active)
         return [Decoded(s.segments, s.language or "en", s.language_probability, s.full_windows, s.detected)
@@ -233,9 +240,10 @@ class BatchedWhisper:
         prompts = [self.model.get_prompt(tokenizer, s.prompt_tokens, without_timestamps=False) for s in group]
         if trimmed:
             budget = max(self.window.token_budget(n, self.frames_per_second) for n in sizes)
-            outcomes = self._generate(encoded, prompts, tokenizer, beam_size, (0.0,), budget)
+            outcomes = self._generate(encoded, prompts, tokenizer, beam_size, [s.resample_uncertain for s in group],
+                                      (0.0,), budget)
         else:
-            outcomes = self._generate(encoded, prompts, tokenizer, beam_size)
+            outcomes = self._generate(encoded, prompts, tokenizer, beam_size, [s.resample_uncertain for s in group])
 
         splits: list[tuple[list[dict], int, bool] | None] = []
         for s, n, outcome in zip(group, sizes, outcomes):
@@ -250,7 +258,8 @@ class BatchedWhisper:
                 tokenizer=tokenizer, tokens=tokens, time_offset=s.seek * self.time_per_frame,
                 segment_size=n, segment_duration=n * self.time_per_frame, seek=s.seek,
             )
-            if trimmed and (outcome.exhausted or _needs_fallback(outcome) or _crammed(split[0], tokenizer)):
+            if trimmed and (outcome.exhausted or _needs_fallback(outcome, s.resample_uncertain)
+                            or _crammed(split[0], tokenizer)):
                 if s.retry and not (s.seek > 0 and n < TAIL_S * self.frames_per_second):
                     s.full_window, s.full_windows = True, s.full_windows + 1  # decode this window again, untrimmed
                 splits.append(None)
@@ -297,9 +306,10 @@ class BatchedWhisper:
             ))
 
     def _generate(self, encoded: ctranslate2.StorageView, prompts: list[list[int]], tokenizer: Tokenizer,
-                  beam_size: int, temperatures: Sequence[float] = TEMPERATURES,
+                  beam_size: int, resample_uncertain: Sequence[bool], temperatures: Sequence[float] = TEMPERATURES,
                   max_tokens: int | None = None) -> list[_Outcome]:
-        """Greedy/beam decode of the whole batch; items that look wrong are sampled again at rising temperature.
+        """Greedy/beam decode of the whole batch; items that look wrong are sampled again at rising temperature
+        (those with `resample_uncertain` false only when they loop).
 
         CTranslate2's Whisper writes at most `max_length // 2` tokens, so a budget of N tokens is 2N.
         """
@@ -331,7 +341,7 @@ class BatchedWhisper:
                                    get_compression_ratio(tokenizer.decode(tokens).strip()),
                                    exhausted=max_tokens is not None and len(tokens) >= limit // 2)
                 tried[i].append(outcome)
-                if _needs_fallback(outcome):
+                if _needs_fallback(outcome, resample_uncertain[i]):
                     retry.append(i)
                 else:
                     chosen[i] = outcome
@@ -363,8 +373,9 @@ def _crammed(segments: list[dict], tokenizer: Tokenizer) -> bool:
     return False
 
 
-def _needs_fallback(o: _Outcome) -> bool:
+def _needs_fallback(o: _Outcome, uncertain_too: bool = True) -> bool:
+    """The decode loops (compression ratio) or, with `uncertain_too`, scores under the log-probability threshold."""
     if o.result.no_speech_prob > NO_SPEECH_THRESHOLD and o.avg_logprob < LOG_PROB_THRESHOLD:
         return False  # silence
-    return o.compression_ratio > COMPRESSION_RATIO_THRESHOLD or o.avg_logprob < LOG_PROB_THRESHOLD
+    return o.compression_ratio > COMPRESSION_RATIO_THRESHOLD or (uncertain_too and o.avg_logprob < LOG_PROB_THRESHOLD)
 

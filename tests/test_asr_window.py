@@ -157,3 +157,25 @@ def test_exhausted_token_budget_falls_back_to_the_full_window(workers, decodes):
             assert got.full_windows > 0
             assert [w.text for w in got.words] == [w.text for w in want.words]
             assert max(gaps([want], [got])) <= TIME_EPS
+
+
+def test_live_final_keeps_an_unsure_decode_post_call_samples_again(workers):
+    """A live final whose trimmed decode only scores low (no loop) keeps it instead of paying for the full window
+    and its temperatures; post-call work still takes them. The clip: the 1 s tail the Spanish demo call's debtor
+    says at 33.7 s ("Ahora ve... 2002"), with light seeded noise, scores about -1.1 (threshold -1.0)."""
+    from assist.democall import fleurs_call
+    from models.batched_whisper import LOG_PROB_THRESHOLD
+
+    debtor = fleurs_call("es", turns=6)[1]
+    tail = debtor[int(33.33 * SAMPLE_RATE): int(35.07 * SAMPLE_RATE)].astype(np.float32)
+    noise = np.random.default_rng(0).standard_normal(len(tail)).astype(np.float32)
+    tail = tail + noise * np.sqrt(np.mean(tail**2) / 100)  # 20 dB SNR
+    worker = workers("base", "es", TRIM)
+
+    async def both() -> list[AsrResult]:
+        return list(await asyncio.gather(worker.transcribe(AsrRequest(tail, 0.0, "es", final=True)),
+                                         worker.transcribe(AsrRequest(tail, 0.0, "es", post_call=True))))
+
+    live, post_call = asyncio.run(both())
+    assert live.words and live.full_windows == 0
+    assert post_call.full_windows >= 1, f"the clip no longer scores under {LOG_PROB_THRESHOLD}: pick another"
