@@ -25,6 +25,9 @@ from streaming.types import AudioFrame, Speaker
 
 log = structlog.get_logger(__name__)
 STORE_BATCH = 200
+AUDIO_GATHER_S = 0.1
+"""Audio frames only fill the analysers' buffers: the analysis task gathers this much of them per hop to its
+worker thread (one hop per 20 ms frame of every channel cost the event loop more than the analysis itself)."""
 STORE_RETRIES = 5
 
 
@@ -144,6 +147,8 @@ class EventSession:
         last_tick = 0.0
         while not done:
             batch = [await self._analysis.get()]
+            if isinstance(batch[0], AudioFrame):
+                await asyncio.sleep(AUDIO_GATHER_S)
             while not self._analysis.empty():
                 batch.append(self._analysis.get_nowait())
             await self._room()

@@ -172,7 +172,7 @@ class BatchedWhisper:
         for r in requests:
             language = r.language if self.multilingual else "en"
             prompt_tokens = self._encode_text(" " + r.prompt.strip()) if r.prompt.strip() else []
-            states.append(_State(self.model.feature_extractor(r.audio), language, 1.0, prompt_tokens, r.beam_size,
+            states.append(_State(self._features(r.audio), language, 1.0, prompt_tokens, r.beam_size,
                                  detect=r.detect and self.multilingual, retry=r.retry,
                                  resample_uncertain=r.resample_uncertain))
         while active := [s for s in states if s.seek < s.content_frames]:
@@ -182,7 +182,7 @@ class BatchedWhisper:
 
     def detect(self, audios: Sequence[np.ndarray]) -> list[tuple[str, float]]:
         """The most probable allowed language of each audio's first window, without decoding it."""
-        features = [self.model.feature_extractor(a) for a in audios]
+        features = [self._features(a) for a in audios]
         sizes = [min(self.frames_per_window, f.shape[-1] - 1) for f in features]
         found: list[tuple[str, float]] = []
         for f, n in zip(features, sizes):
@@ -190,6 +190,15 @@ class BatchedWhisper:
             encoded = self.model.encode(pad_or_trim(f[:, :n], frames)[None])
             found += [self._pick_language(ranked) for ranked in self.model.model.detect_language(encoded)]
         return found
+
+    def _features(self, audio: np.ndarray) -> np.ndarray:
+        """Whisper's log-mel features with the mel projection in float64, so the same float32 values whatever the
+        number of BLAS threads (the service runs one, models/threads.py; in float32, one thread and two differ in
+        the last bit of 0.5 % of the values, which is enough to change some of tiny.en's words)."""
+        extractor = self.model.feature_extractor
+        if extractor.mel_filters.dtype != np.float64:
+            extractor.mel_filters = extractor.mel_filters.astype(np.float64)
+        return extractor(audio).astype(np.float32)
 
     def _encode_text(self, text: str) -> list[int]:
         return self.model.hf_tokenizer.encode(text, add_special_tokens=False).ids
