@@ -100,6 +100,14 @@ def test_rest_lists_and_health(english_service):
     assert httpx.get(english_service.http + "/calls").json() == []
 
 
+def test_the_service_runs_numpy_on_one_blas_thread(english_service):
+    """models/threads.py: a second OpenBLAS thread spins after each small matmul, taking the decoders' CPU."""
+    from threadpoolctl import threadpool_info
+
+    blas = [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]  # numpy's, scipy's
+    assert blas and set(blas) == {1}
+
+
 def test_ended_call_is_stored_scored_and_categorised(english_service):
     agent, debtor, _, _ = harvard_call()
     events = stream_call(english_service, "twilio", agent, debtor, "stored")
