@@ -27,6 +27,7 @@ from assist.distributed.ray_cluster import (
 )
 from assist.settings import Settings
 from models.asr import AsrRequest, AsrResult, AsrWorker
+from models.threads import one_blas_thread
 
 REPLICA_WINDOW_MS = 2.0
 """The replica's worker waits only this long to batch: Serve has already gathered the batch."""
@@ -36,6 +37,7 @@ class AsrDeployment(BatchedReplica):
     """One replica: the process's Whisper model behind Serve's request batching."""
 
     def __init__(self, worker_args: dict[str, Any]) -> None:
+        one_blas_thread()  # the replica's process, as the service's (models/threads.py)
         self.worker = AsrWorker(**worker_args)
         self.batch_sizes: Counter[int] = Counter()
 

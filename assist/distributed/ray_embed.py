@@ -28,12 +28,14 @@ from assist.distributed.ray_cluster import (
 from assist.settings import Settings
 from models.batching import Priority
 from models.embeddings import EmbeddingCache, encode_groups, load_embedder
+from models.threads import one_blas_thread
 
 
 class EmbeddingDeployment(BatchedReplica):
     """One replica: the embedding model behind Serve's request batching."""
 
     def __init__(self, model: str) -> None:
+        one_blas_thread()  # the replica's process, as the service's (models/threads.py)
         self.encoder = load_embedder(model)
         self.batch_sizes: Counter[int] = Counter()
 
