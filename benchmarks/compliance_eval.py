@@ -1,7 +1,7 @@
 """The compliance/prompt evaluation set (benchmarks/data/compliance_eval, see its README): typed loading,
 and scoring of the live analysers on it, one line at a time, as a final utterance after a verified
-opening. Used by benchmarks/train_intent.py (train split), benchmarks/bench_compliance.py and
-tests/test_intent_eval.py (test split)."""
+opening. Used by benchmarks/train_intent.py (train and dev splits), benchmarks/cv_intent.py (train and
+dev, cross-validated), benchmarks/bench_compliance.py and tests/test_intent_eval.py (dev and holdout)."""
 
 from __future__ import annotations
 

@@ -4,10 +4,11 @@
 
 Each head is a multinomial logistic regression over the shared sentence encoder. Examples: the rule
 packs' phrases by rule family and the prompt cards' triggers (what a compliance team edits; the
-triggers of cards that imply a debtor trigger family also teach that family), the TRAIN
-split of benchmarks/data/compliance_eval, and, as the "none" class, the packs' and cards' ordinary
-sentences, agent acknowledgements and debtor confirmations. The L2 strength is picked by 5-fold
-cross-validation over the train-split lines; the dev and holdout splits are never read here.
+triggers of cards that imply a debtor trigger family also teach that family), the TRAIN and DEV
+splits of benchmarks/data/compliance_eval (SPLITS; the settings are chosen by cross-validation over
+both, benchmarks/cv_intent.py), and, as the "none" class, the packs' and cards' ordinary sentences,
+agent acknowledgements and debtor confirmations. The L2 strength is picked by 5-fold cross-validation
+over those lines; the holdout split is never read here.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from benchmarks.compliance_eval import load_lines
 from models.embeddings import load_embedder
 
 C_GRID = (10.0, 30.0, 100.0, 300.0)
+SPLITS = ("train", "dev")  # the lines the heads learn from (the holdout split stays out)
 FOLDS = 5
 Examples = list[tuple[str, str]]  # (text, label)
 
@@ -147,7 +149,8 @@ def main() -> None:
     model = parser.parse_args().model
     embed = load_embedder(model).embed
     agent, debtor = pack_examples()
-    agent_lines, debtor_lines = load_lines("train", "agent"), load_lines("train", "debtor")
+    agent_lines = [ln for split in SPLITS for ln in load_lines(split, "agent")]
+    debtor_lines = [ln for split in SPLITS for ln in load_lines(split, "debtor")]
     heads = intent_config().heads
     out = {
         "agent": train_head("agent", agent, _labelled(agent_lines, "rule"), embed, heads["agent"].threshold),
